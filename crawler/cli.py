@@ -1,0 +1,193 @@
+"""The `newshound` command: run, once, check-config, extract."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import sys
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_DATABASE = 3
+
+MAX_PAGE_BYTES = 20 * 1024 * 1024
+
+log = logging.getLogger("newshound")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newshound",
+        description="Media monitoring: poll news sources, match topics, alert chat and email.",
+        epilog="Exit codes: 0 ok, 1 failed, 2 invalid config or usage, 3 database unusable.",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $NEWSHOUND_CONFIG, else ./config.yaml)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser(
+        "run",
+        help="run the daemon: poll sources on their intervals, deliver alerts, until SIGTERM",
+        description="Poll every source on its interval and deliver alerts until SIGTERM/SIGINT.",
+    )
+    sub.add_parser(
+        "once",
+        help="poll every source once, deliver every due alert, exit",
+        description="One pass over every source, then deliver every due alert, then exit.",
+    )
+    sub.add_parser(
+        "check-config",
+        help="validate the config and print every problem",
+        description="Validate the config file; print every problem with its YAML path.",
+    )
+    extract = sub.add_parser(
+        "extract",
+        help="extract one page as the pipeline does",
+        description="Extract one page (local HTML file, gzipped or not, or an http(s) URL).",
+    )
+    extract.add_argument("page", metavar="FILE_OR_URL")
+    extract.add_argument("--url", help="the page's original address (for a local file)")
+    extract.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+        stream=sys.stderr,
+    )
+    quiet = ("scrapy", "twisted", "trafilatura", "htmldate", "apscheduler", "charset_normalizer")
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # apprise's own log lines can carry a channel's URL; its failures reach us as results,
+    # redacted, so its logger never writes to ours.
+    logging.getLogger("apprise").propagate = False
+    # A download that failed after its retries is reported once, naming its source, by
+    # the spider's errback; Scrapy's own line for it would say the same without the source.
+    logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    if args.command == "extract":
+        return cmd_extract(args.page, args.url, args.json)
+
+    from crawler.config import ConfigError, config_path, load_config
+
+    path = config_path(args.config)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"{path}: invalid config:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        return cmd_check_config(config)
+
+    from crawler.crawl import run_on_reactor
+    from crawler.daemon import run_daemon, run_once
+    from crawler.store import StoreError
+
+    async def start() -> int:
+        try:
+            if args.command == "run":
+                return await run_daemon(config)
+            return await run_once(config, show=_printer())
+        except StoreError as exc:
+            log.error("%s", exc)
+            return EXIT_DATABASE
+
+    return run_on_reactor(start)
+
+
+def _printer() -> Callable[[str], None]:
+    def show(line: str) -> None:
+        print(line, flush=True)
+
+    return show
+
+
+def cmd_check_config(config: object) -> int:
+    from crawler.config import Config
+
+    assert isinstance(config, Config)
+    print(f"config {config.path}: ok")
+    print(f"  database: {_printable_db(config.database)}")
+    print(f"  {len(config.sources)} sources:")
+    for source in config.sources:
+        print(f"    {source.name}: {source.feed} every {config.interval(source):g}s")
+    print(f"  {len(config.channels)} channels:")
+    for name in config.channels:
+        print(f"    {name}: {config.channel_label(name)}")
+    print(f"  {len(config.topics)} topics:")
+    for topic in config.topics:
+        notify = ", ".join(topic.notify) or "log"
+        print(f"    {topic.name}: {topic.query!r} -> {notify}")
+    return EXIT_OK
+
+
+def _printable_db(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _read_page(page: str) -> tuple[bytes, str | None]:
+    """The page's bytes and its HTTP charset, from a file (gzip or not) or an http(s) URL."""
+    if page.startswith(("http://", "https://")):
+        request = urllib.request.Request(page, headers={"User-Agent": "newshound/0.1"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read(MAX_PAGE_BYTES + 1)
+            if len(body) > MAX_PAGE_BYTES:
+                raise ValueError(f"larger than {MAX_PAGE_BYTES // (1024 * 1024)} MiB")
+            return body, response.headers.get_content_charset()
+    data = Path(page).read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return data, None
+
+
+def cmd_extract(page: str, url: str | None, as_json: bool) -> int:
+    from crawler.extract import NotAnArticle, decode_html, extract_article
+
+    try:
+        body, charset = _read_page(page)
+    except (OSError, ValueError) as exc:
+        print(f"{page}: cannot read: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    address = url or (page if page.startswith(("http://", "https://")) else Path(page).as_uri())
+    try:
+        article = extract_article(decode_html(body, charset), address)
+    except NotAnArticle as exc:
+        print(f"{page}: not an article: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    fields = {
+        "url": article.url,
+        "title": article.title,
+        "authors": list(article.authors),
+        "published": article.published.isoformat() if article.published else None,
+        "language": article.language,
+        "text": article.text,
+    }
+    if as_json:
+        print(json.dumps(fields, ensure_ascii=False))
+        return EXIT_OK
+    for key in ("url", "title", "published", "language"):
+        print(f"{key}: {fields[key] if fields[key] is not None else '-'}")
+    print(f"authors: {', '.join(article.authors) or '-'}")
+    print()
+    print(article.text)
+    return EXIT_OK

@@ -1,0 +1,394 @@
+"""Turns config.yaml into one frozen, typed `Config`, reporting every problem with its path."""
+
+import logging
+import math
+import os
+import re
+import threading
+from collections.abc import Hashable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import apprise
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+LOG_CHANNEL = "log"
+CONFIG_ENV_VAR = "NEWSHOUND_CONFIG"
+DEFAULT_CONFIG_PATH = Path("config.yaml")
+
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_EXAMPLES = "examples: 30s, 10m, 2h, 1d"
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Only a plain scheme is safe to echo; anything after "://" may be a token.
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,31})://")
+_PROBLEM = "newshound"  # pydantic error type for messages this module writes itself
+
+
+class ConfigError(Exception):
+    """The config cannot be used; `problems` holds every reason as "yaml.path: message"."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in "30s", "10m", "2h", "1d", "1h30m" or "500ms"; ValueError for anything else."""
+    compact = text.strip()
+    if not _DURATION.fullmatch(compact):
+        raise ValueError(f"{text!r} is not a duration ({_DURATION_EXAMPLES})")
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(compact))
+
+
+def _problem(message: str) -> PydanticCustomError:
+    # The message goes in as context, not as the template, so braces in user text stay literal.
+    return PydanticCustomError(_PROBLEM, "{problem}", {"problem": message})
+
+
+def _duration(value: object) -> float:
+    if isinstance(value, str):
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            raise _problem(str(exc)) from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)  # YAML numbers are seconds
+    else:
+        raise _problem(f"must be a duration ({_DURATION_EXAMPLES})")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise _problem("must be longer than zero")
+    return seconds
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise _problem("must not be empty")
+    return value
+
+
+def _http_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _problem(f"{url!r} is not an http(s) URL")
+    return url
+
+
+def _query(query: str) -> str:
+    if not query.strip():
+        raise _problem("empty query")
+    # Imported here so loading this module doesn't pull in the matcher; alerts.topics owns the
+    # query language, and reporting its errors at load time beats failing on the first article.
+    from alerts.topics import Query, QueryError
+
+    try:
+        Query.parse(query)
+    except QueryError as exc:
+        raise _problem(str(exc)) from None
+    return query
+
+
+def _channel_name(name: str) -> str:
+    if not name.strip():
+        raise _problem("channel name must not be empty")
+    if name == LOG_CHANNEL:
+        raise _problem(f"'{LOG_CHANNEL}' is reserved for the built-in log channel")
+    return name
+
+
+@contextmanager
+def _apprise_silenced() -> Iterator[None]:
+    """Drop apprise's log records from this thread: on a bad URL it logs the URL, token and all."""
+    this_thread = threading.get_ident()
+
+    def other_threads(record: logging.LogRecord) -> bool:
+        return record.thread != this_thread
+
+    logger = logging.getLogger("apprise")
+    logger.addFilter(other_threads)
+    try:
+        yield
+    finally:
+        logger.removeFilter(other_threads)
+
+
+def _channel_url(template: str, info: ValidationInfo) -> str:
+    env: Mapping[str, str] = (info.context or {}).get("env", os.environ)
+    missing = list(dict.fromkeys(n for n in _ENV_REFERENCE.findall(template) if n not in env))
+    if len(missing) == 1:
+        raise _problem(f"environment variable {missing[0]} is not set")
+    if missing:
+        raise _problem(f"environment variables {', '.join(missing)} are not set")
+    url = _ENV_REFERENCE.sub(lambda m: env[m.group(1)], template)
+    with _apprise_silenced():
+        notifier = apprise.Apprise()
+        accepted = notifier.add(url)
+    if not accepted:
+        scheme = _SCHEME.match(url.strip())
+        where = f"scheme '{scheme.group(1)}'" if scheme else "no scheme"
+        raise _problem(f"not a valid apprise URL ({where})")
+    if len(notifier) != 1:
+        # apprise splits on spaces and commas; one name must mean one destination.
+        raise _problem(f"holds {len(notifier)} apprise URLs; give each its own channel")
+    return url
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+Name = Annotated[str, AfterValidator(_not_blank)]
+ChannelName = Annotated[str, AfterValidator(_channel_name)]
+ChannelURL = Annotated[str, AfterValidator(_channel_url)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    name: Name
+    feed: Annotated[str, AfterValidator(_http_url)]
+    every: Duration | None = None
+
+
+class Topic(_Strict):
+    name: Name
+    query: Annotated[str, AfterValidator(_query)]
+    # A blank `notify:` (YAML null) means the same as leaving it out; an empty list becomes
+    # ("log",) so dispatch never special-cases it.
+    notify: Annotated[
+        tuple[str, ...],
+        BeforeValidator(lambda v: () if v is None else v),
+        AfterValidator(lambda names: names or (LOG_CHANNEL,)),
+    ] = (LOG_CHANNEL,)
+
+
+class Delivery(_Strict):
+    every: Duration = 5.0
+    backoff: Duration = 30.0
+    max_backoff: Duration = 3600.0
+    timeout: Duration = 20.0
+
+    @model_validator(mode="after")
+    def _cap_not_below_first_retry(self) -> "Delivery":
+        if self.max_backoff < self.backoff:
+            raise _problem("max_backoff must not be shorter than backoff")
+        return self
+
+
+class Config(_Strict):
+    path: Path | None = None
+    # repr=False: both may carry passwords or tokens and a Config ends up in logs.
+    database: str = Field(default="sqlite:///newshound.db", repr=False, validate_default=True)
+    every: Duration = 600.0
+    sources: tuple[Source, ...] = ()
+    channels: Mapping[ChannelName, ChannelURL] = Field(default_factory=dict, repr=False)
+    topics: tuple[Topic, ...] = ()
+    delivery: Delivery = Delivery()
+
+    @field_validator("database")
+    @classmethod
+    def _database_url(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):
+            raise _problem(
+                "not a SQLAlchemy URL (examples: sqlite:///newshound.db, postgresql://host/db)"
+            ) from None
+        backend = url.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise _problem(f"unsupported database '{backend}' (use sqlite or postgresql)")
+        if url.drivername == "postgresql":  # psycopg 3 is what we install, not psycopg2
+            return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        database = url.database or ""
+        if backend == "postgresql" or database in ("", ":memory:") or "uri" in url.query:
+            return value
+        if not Path(database).is_absolute():
+            # Relative to the config file, so the daemon's working directory doesn't matter.
+            config_path = info.data.get("path")
+            base = config_path.parent if config_path else Path.cwd()
+            url = url.set(database=str((base / database).resolve()))
+        return url.render_as_string(hide_password=False)
+
+    def interval(self, source: Source) -> float:
+        """Seconds between polls of `source`."""
+        return self.every if source.every is None else source.every
+
+    def channel_label(self, name: str) -> str:
+        """A printable form of channel `name`, with tokens and passwords masked."""
+        url = self.channels.get(name)
+        if url is None:
+            return name
+        with _apprise_silenced():
+            plugin = apprise.Apprise.instantiate(url)
+        return plugin.url(privacy=True) if plugin else name
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {"sources": Source, "topics": Topic, "delivery": Delivery}
+_ORDER = ("path", "database", "every", "sources", "channels", "topics", "delivery")
+Loc = tuple[int | str, ...]
+
+
+def _yaml_path(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        if part == "[key]":
+            continue
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _known_keys(loc: Loc) -> str:
+    model = _SECTIONS.get(str(loc[0]), Config) if len(loc) > 1 else Config
+    return ", ".join(sorted(model.model_fields.keys() - {"path"}))
+
+
+def _message(error: ErrorDetails) -> str:
+    # Built from type and loc only: `input` may be a channel URL or a database password.
+    kind, loc = error["type"], error["loc"]
+    if kind == _PROBLEM:
+        return error["msg"]
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        return f"unknown key (known: {_known_keys(loc)})"
+    if kind == "string_type":
+        return "key must be a string" if loc[-1:] == ("[key]",) else "must be a string"
+    if kind in ("list_type", "tuple_type"):
+        return "must be a list"
+    if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
+        return "must be a mapping"
+    return error["msg"][:1].lower() + error["msg"][1:]
+
+
+def _items(value: object) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    if isinstance(value, list | tuple):
+        yield from ((i, item) for i, item in enumerate(value) if isinstance(item, Mapping))
+
+
+def _cross_references(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    """Duplicate names and unknown channels, checked on the raw data so they show up even when
+    an unrelated field of the same entry is broken."""
+    problems: list[tuple[Loc, str]] = []
+    for section, kind in (("sources", "source"), ("topics", "topic")):
+        seen: set[str] = set()
+        for i, item in _items(data.get(section)):
+            name = item.get("name")
+            if isinstance(name, str) and name.strip():
+                if name in seen:
+                    problems.append(((section, i, "name"), f"duplicate {kind} {name!r}"))
+                seen.add(name)
+    channels = data.get("channels")
+    defined = channels if isinstance(channels, Mapping) else {}
+    known = sorted(k for k in defined if isinstance(k, str) and k != LOG_CHANNEL)
+    listing = f"known: {', '.join(known)}" if known else "no channels are defined"
+    for i, topic in _items(data.get("topics")):
+        notify = topic.get("notify")
+        for j, name in enumerate(notify if isinstance(notify, list | tuple) else ()):
+            if isinstance(name, str) and name != LOG_CHANNEL and name not in known:
+                problems.append(
+                    (("topics", i, "notify", j), f"unknown channel {name!r} ({listing})")
+                )
+    return problems
+
+
+def _reading_order(item: tuple[Loc, str]) -> tuple[int, int]:
+    loc = item[0]
+    section = _ORDER.index(loc[0]) if loc and loc[0] in _ORDER else -1
+    index = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else -1
+    return section, index
+
+
+def parse_config(
+    data: object, *, path: Path | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    """Validate already-loaded YAML; raise ConfigError listing every problem."""
+    if data is None:
+        data = {}  # an empty file: every setting has a default
+    if not isinstance(data, Mapping):
+        raise ConfigError([f"(top level): must be a mapping (got {type(data).__name__})"])
+    problems: list[tuple[Loc, str]] = []
+    if "path" in data:  # `path` is where the file came from, never a YAML key
+        problems.append((("path",), f"unknown key (known: {_known_keys(('path',))})"))
+    # A key left blank (`topics:` with every entry commented out) reads as null: use the default.
+    fields = {key: value for key, value in data.items() if key != "path" and value is not None}
+    config = None
+    try:
+        config = Config.model_validate(
+            {**fields, "path": path}, context={"env": os.environ if env is None else env}
+        )
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        problems += [(error["loc"], _message(error)) for error in errors]
+    problems += _cross_references(data)
+    if problems or config is None:
+        problems.sort(key=_reading_order)
+        raise ConfigError([f"{_yaml_path(loc)}: {message}" for loc, message in problems])
+    return config
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that rejects a repeated key instead of silently keeping the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[Hashable] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<:` merges are meant to be overridden
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load_config(path: Path | str) -> Config:
+    """Read, parse and validate the YAML file at `path`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot be read ({exc.strerror})"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    try:
+        data = yaml.load(
+            text, Loader=_UniqueKeyLoader
+        )  # a SafeLoader subclass: no arbitrary objects
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
+        raise ConfigError([f"{path}: {where}{exc.problem or exc.context}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: {exc}"]) from None
+    return parse_config(data, path=path)
+
+
+def config_path(cli_value: str | None) -> Path:
+    """The config file to use: --config, else $NEWSHOUND_CONFIG, else ./config.yaml."""
+    if cli_value:
+        return Path(cli_value)
+    from_env = os.environ.get(CONFIG_ENV_VAR)
+    return Path(from_env) if from_env else DEFAULT_CONFIG_PATH

@@ -1,0 +1,142 @@
+"""The process: `run` polls sources on their intervals and delivers alerts until SIGTERM; `once`
+makes one pass. Both open the store, the crawler and the channels the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from alerts.channels import Channels
+from alerts.dispatch import DeliveryReport, Dispatcher
+from alerts.outbox import Backoff
+from crawler.config import Config
+from crawler.crawl import Poller, PollResult, Runtime
+from crawler.schedule import DELIVERY_JOB, build_scheduler
+from crawler.store import Store
+
+log = logging.getLogger("newshound")
+
+
+@dataclass
+class Service:
+    """Everything a run needs, opened together and closed together."""
+
+    config: Config
+    store: Store
+    poller: Poller
+    dispatcher: Dispatcher
+
+    @classmethod
+    def open(cls, config: Config) -> Service:
+        store = Store(config.database)
+        runtime = Runtime.from_config(config, store)
+        dispatcher = Dispatcher(
+            store.outbox,
+            Channels(config.channels),
+            backoff=Backoff(first=config.delivery.backoff, maximum=config.delivery.max_backoff),
+            timeout=config.delivery.timeout,
+        )
+        return cls(config, store, Poller(runtime), dispatcher)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+async def run_once(config: Config, show: Callable[[str], None] = print) -> int:
+    """Poll every source once, concurrently, then deliver every due alert."""
+    service = Service.open(config)
+    try:
+        sources = config.sources
+        show(f"polling {len(sources)} source{'s' if len(sources) != 1 else ''}")
+        results: list[PollResult] = []
+        for done in asyncio.as_completed([service.poller.poll(s) for s in sources]):
+            result = await done
+            results.append(result)
+            show(f"[{len(results)}/{len(sources)}] {result.summary()}")
+        report = await service.dispatcher.deliver_due()
+        pending = sum(
+            n for (_, status), n in service.store.outbox.counts().items() if status == "pending"
+        )
+        failed = sum(1 for r in results if r.error)
+        show(
+            f"done: {sum(r.stored for r in results)} new articles, "
+            f"{sum(r.alerts for r in results)} alerts; {report.sent} delivered, "
+            f"{pending} queued for retry"
+            + (f"; {failed} source{'s' if failed != 1 else ''} failed" if failed else "")
+        )
+        for channel, error in report.errors.items():
+            show(f"channel {channel}: {error}")
+        return 0
+    finally:
+        await service.poller.stop()
+        service.close()
+
+
+async def run_daemon(config: Config, stop: asyncio.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or `stop` is set); stop cleanly with nothing half-written."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen == 1:
+            log.info("%s received: finishing crawls and deliveries", signal.Signals(signum).name)
+            stop.set()
+        else:
+            log.warning("second signal: stopping now")
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    service = Service.open(config)
+    sources = {s.name: s for s in config.sources}
+
+    async def poll(name: str) -> PollResult:
+        result = await service.poller.poll(sources[name])
+        (log.warning if result.error else log.info)("poll %s", result.summary())
+        if result.alerts:
+            # New alerts go out now rather than on the next delivery tick.
+            scheduler.modify_job(DELIVERY_JOB, next_run_time=datetime.now(UTC))
+        return result
+
+    async def deliver() -> DeliveryReport:
+        return await service.dispatcher.deliver_due()
+
+    scheduler = build_scheduler(
+        [(s.name, config.interval(s)) for s in config.sources],
+        poll,
+        deliver,
+        config.delivery.every,
+    )
+    scheduler.start()
+    log.info(
+        "newshound running: %d sources, %d topics, channels: %s",
+        len(config.sources),
+        len(config.topics),
+        ", ".join(service.dispatcher.channels.names),
+    )
+    try:
+        await stop.wait()
+    finally:
+        scheduler.pause()
+        await service.poller.stop()
+        try:
+            # A send under way finishes and is recorded, within the send timeout.
+            async with asyncio.timeout(config.delivery.timeout + 1):
+                await service.dispatcher.wait_idle()
+        except TimeoutError:
+            log.warning("a delivery was still under way at stop; it will be retried on start")
+        scheduler.shutdown(wait=False)
+        service.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        log.info("newshound stopped")
+    return 0

@@ -1,0 +1,25 @@
+"""What travels through the item pipeline: one fetched article page and what is learnt of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from alerts.topics import Hit
+    from crawler.extract import Extracted
+
+
+@dataclass
+class ArticleItem:
+    source: str
+    feed_url: str  # canonical URL the feed listed (what "already stored" is checked against)
+    url: str  # URL the page was finally fetched from, after redirects
+    body: bytes
+    encoding: str | None
+    discovered_at: datetime
+    entry_title: str | None = None
+    entry_published: datetime | None = None
+    extracted: Extracted | None = None
+    hits: list[tuple[str, Hit]] = field(default_factory=list)

@@ -1,0 +1,55 @@
+"""Scheduler glue: one APScheduler job per source and one for delivery, on the running loop."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+DELIVERY_JOB = "delivery"
+
+
+def source_job_id(name: str) -> str:
+    return f"source:{name}"
+
+
+def build_scheduler(
+    sources: Iterable[tuple[str, float]],
+    poll: Callable[[str], Awaitable[object]],
+    deliver: Callable[[], Awaitable[object]],
+    delivery_every: float,
+) -> AsyncIOScheduler:
+    """A scheduler (not started) with every source polled on its interval.
+
+    `sources` holds (name, interval in seconds). Every job runs once at start, then on
+    its interval; a poll still running when its next turn comes is not started twice
+    (max_instances=1) and late turns collapse into one (coalesce) rather than replaying.
+    Jitter spreads sources that share an interval so they do not all fire together.
+    """
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    now = datetime.now(UTC)
+    for name, interval in sources:
+        scheduler.add_job(
+            poll,
+            IntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 60.0)),
+            args=[name],
+            id=source_job_id(name),
+            name=f"poll {name}",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(int(interval), 1),
+            next_run_time=now,
+        )
+    scheduler.add_job(
+        deliver,
+        IntervalTrigger(seconds=delivery_every),
+        id=DELIVERY_JOB,
+        name="deliver alerts",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(int(delivery_every), 1),
+        next_run_time=now,
+    )
+    return scheduler

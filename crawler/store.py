@@ -1,0 +1,244 @@
+"""Article storage over SQLAlchemy (SQLite or PostgreSQL): schema, upgrades, and the one write
+that stores an article together with its alerts."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from alerts import outbox as outbox_schema
+from alerts.outbox import NewAlert, Outbox, UTCDateTime, utcnow
+
+log = logging.getLogger("newshound.store")
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", String(2048), nullable=False, unique=True),
+    Column("source", String(200), nullable=False),
+    Column("title", Text, nullable=True),
+    Column("authors", JSON, nullable=False),
+    Column("published", UTCDateTime, nullable=True),
+    Column("language", String(8), nullable=True),
+    Column("text", Text, nullable=False),
+    # Exact fingerprint of the normalised text: the same article at an unrelated URL.
+    Column("text_hash", String(64), nullable=False, index=True),
+    Column("discovered_at", UTCDateTime, nullable=False),
+    Column("stored_at", UTCDateTime, nullable=False),
+)
+
+# Every canonical URL an article is known under (feed link, final URL after redirects):
+# what "already stored, never fetch again" is checked against.
+article_urls = Table(
+    "article_urls",
+    metadata,
+    Column("url", String(2048), primary_key=True),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
+)
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+)
+
+# version -> step that brings a database from version-1 to version. Append, never edit.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+class StoreError(Exception):
+    """The database cannot be used (unreachable, or written by a newer newshound)."""
+
+
+@dataclass(frozen=True)
+class NewArticle:
+    url: str
+    aliases: Sequence[str]
+    source: str
+    title: str | None
+    authors: Sequence[str]
+    published: datetime | None
+    language: str | None
+    text: str
+    discovered_at: datetime
+
+
+def text_fingerprint(text: str) -> str:
+    """SHA-256 of the text with case and whitespace folded."""
+    folded = re.sub(r"\s+", " ", text).strip().casefold()
+    return hashlib.sha256(folded.encode("utf-8")).hexdigest()
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" below open transactions, not the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # A plain BEGIN that reads then writes fails at once with "database is locked"
+        # when another connection writes; BEGIN IMMEDIATE waits for the busy timeout.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Store:
+    """The database: articles, schema version, and the outbox that shares its transactions."""
+
+    def __init__(self, url: str, clock: Callable[[], datetime] = utcnow) -> None:
+        self.url = url
+        try:
+            if url.startswith("sqlite"):
+                self.engine = _sqlite_engine(url)
+            else:
+                self.engine = create_engine(url, pool_pre_ping=True)
+            self._migrate()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {self.printable_url}: {_short(exc)}") from exc
+        self.clock = clock
+        self.outbox = Outbox(self.engine, clock)
+
+    @property
+    def printable_url(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def _migrate(self) -> None:
+        with self.engine.begin() as conn:
+            metadata.create_all(conn)
+            outbox_schema.metadata.create_all(conn)
+            current = conn.execute(select(schema_version.c.version)).scalar()
+            if current is None:
+                conn.execute(insert(schema_version).values(version=SCHEMA_VERSION))
+                return
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"database {self.printable_url} has schema version {current}, newer than "
+                    f"this newshound ({SCHEMA_VERSION}): upgrade newshound"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                log.info("upgrading database schema to version %d", version)
+                MIGRATIONS[version](conn)
+            if current < SCHEMA_VERSION:
+                conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def known_urls(self, urls: Iterable[str]) -> set[str]:
+        """Which of these canonical URLs are stored already (one query per batch)."""
+        wanted = list(dict.fromkeys(urls))
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                query = select(article_urls.c.url).where(article_urls.c.url.in_(chunk))
+                found.update(conn.execute(query).scalars())
+        return found
+
+    def add_alias(self, alias: str, url: str) -> None:
+        """Remember that `alias` leads to the stored article at `url`."""
+        with self.engine.begin() as conn:
+            article_id = conn.execute(
+                select(article_urls.c.article_id).where(article_urls.c.url == url)
+            ).scalar()
+            if article_id is not None:
+                conn.execute(
+                    self._insert_ignore(article_urls).values(url=alias, article_id=article_id)
+                )
+
+    def _insert_ignore(self, table: Table) -> Any:
+        """INSERT that skips rows whose unique key exists (both backends speak ON CONFLICT)."""
+        if self.engine.dialect.name == "postgresql":
+            return pg_insert(table).on_conflict_do_nothing()
+        return sqlite_insert(table).on_conflict_do_nothing()
+
+    def has_text(self, fingerprint: str) -> bool:
+        with self.engine.connect() as conn:
+            query = select(articles.c.id).where(articles.c.text_hash == fingerprint).limit(1)
+            return conn.execute(query).first() is not None
+
+    def save_article(
+        self, article: NewArticle, alerts: Callable[[int], Iterable[NewAlert]]
+    ) -> int | None:
+        """Store an article and enqueue its alerts in one transaction.
+
+        `alerts` gets the new article's id. Returns that id, or None when the URL was
+        stored meanwhile (the unique constraint decides, not a racy read).
+        """
+        row = {
+            "url": article.url,
+            "source": article.source,
+            "title": article.title,
+            "authors": list(article.authors),
+            "published": article.published,
+            "language": article.language,
+            "text": article.text,
+            "text_hash": text_fingerprint(article.text),
+            "discovered_at": article.discovered_at,
+            "stored_at": self.clock(),
+        }
+        with self.engine.begin() as conn:
+            article_id = conn.execute(
+                self._insert_ignore(articles).values(**row).returning(articles.c.id)
+            ).scalar()
+            if article_id is None:
+                return None
+            urls = dict.fromkeys((article.url, *article.aliases))
+            conn.execute(
+                self._insert_ignore(article_urls),
+                [{"url": u, "article_id": article_id} for u in urls],
+            )
+            self.outbox.enqueue(conn, alerts(article_id))
+        return int(article_id)
+
+    def article_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count(articles.c.id))).scalar_one())
+
+
+def _short(exc: BaseException) -> str:
+    """First line of a driver error, without SQLAlchemy's background link."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
