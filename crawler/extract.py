@@ -36,7 +36,7 @@ class NotAnArticle(ValueError):
     """The page has no article body that could be extracted."""
 
 
-BODY_OPTIONS: dict[str, Any] = {"include_comments": False, "include_tables": True}
+BODY_OPTIONS: dict[str, Any] = {"include_comments": False, "include_tables": False}
 
 _ARTICLE_TYPES = frozenset(
     {
@@ -82,6 +82,10 @@ _AUTHOR_SUFFIX = re.compile(r"\s*\([^)]*\)\s*$")
 _TITLE_SUFFIX = re.compile(r"^(?P<head>.*\S)\s+[|\-–—·*]\s+(?P<tail>[^|–—·*]{1,60})$")
 _TITLE_SEPARATOR = re.compile(r"^\s+[|\-–—·*]\s+\S")
 _DATE_SEGMENT = re.compile(r"^\d{1,2}\.\d{1,2}\.\d{2,4}$")
+_DATELINE = re.compile(
+    r"^(?:stand|aktualisiert|veröffentlicht|published|updated)\s*:?\s*[\d.,: ]+(?:uhr)?$",
+    re.IGNORECASE,
+)
 _LANG = re.compile(r"^([a-zA-Z]{2})(?:[-_].*)?$")
 _TZ_NAMES = {
     "UTC": 0,
@@ -157,10 +161,10 @@ def extract_article(html: bytes | str, url: str) -> Extracted:
     trafilatura_meta = None
     title = _title(ld, meta, tree, sites)
 
-    text = _body(getattr(document, "text", None) or "", title)
+    authors = _authors(_ld_authors(ld.get("author"))) or _meta_authors(meta)
+    text = _body(getattr(document, "text", None) or "", title, authors)
     if not text:
         raise NotAnArticle(f"no article text found: {url}")
-    authors = _authors(_ld_authors(ld.get("author"))) or _meta_authors(meta)
     published = _published(ld, meta)
     if title is None or not authors:
         trafilatura_meta = trafilatura.extract_metadata(tree, default_url=url, extensive=False)
@@ -196,13 +200,16 @@ def extract_article(html: bytes | str, url: str) -> Extracted:
     )
 
 
-def _body(raw_text: str, title: str | None) -> str:
+def _body(raw_text: str, title: str | None, authors: tuple[str, ...]) -> str:
     paragraphs = [
-        cleaned for line in raw_text.splitlines() if (cleaned := _clean_text(line, unescape=False))
+        cleaned
+        for line in raw_text.splitlines()
+        if (cleaned := _clean_text(line, unescape=False))
+        # Headline, dateline and byline are fields of their own, not prose of the article.
+        and cleaned != title
+        and not _DATELINE.match(cleaned)
+        and not _is_byline(cleaned, authors)
     ]
-    # The headline is a field of its own; trafilatura sometimes repeats it as the first line.
-    while paragraphs and title and paragraphs[0] == title:
-        paragraphs.pop(0)
     if DROP_REPEATED:
         # A line that recurs within one article is a placeholder or a call to action
         # ("Externer Inhalt nicht verfügbar", "Zum Angebot"), not prose.
@@ -212,6 +219,12 @@ def _body(raw_text: str, title: str | None) -> str:
 
 
 DROP_REPEATED = 200
+
+
+def _is_byline(paragraph: str, authors: tuple[str, ...]) -> bool:
+    if not authors or len(paragraph) > 120 or not _AUTHOR_PREFIX.match(paragraph):
+        return False
+    return set(_authors([paragraph])) <= set(authors)
 
 
 # --- JSON-LD and <meta> ---------------------------------------------------------------------

@@ -34,6 +34,8 @@ def parse_feed(body: bytes, headers: dict[str, str] | None = None) -> tuple[list
 
     feedparser only parses here: it never fetches (its fetcher has no size limit).
     """
+    if not body.strip():
+        return [], "empty response"
     parsed = feedparser.parse(body, response_headers=headers or {})
     entries: dict[str, FeedEntry] = {}
     for entry in parsed.entries:
@@ -50,9 +52,10 @@ def parse_feed(body: bytes, headers: dict[str, str] | None = None) -> tuple[list
             url, FeedEntry(url, (entry.get("title") or "").strip() or None, published)
         )
     problem = ""
-    if parsed.bozo and not entries:
+    if not entries and not parsed.get("version"):
+        # A feed with no items is fine; a page that is no feed at all is a broken source.
         exc = parsed.get("bozo_exception")
-        problem = f"not a feed ({exc})" if exc else "not a feed"
+        problem = "not an RSS, RDF or Atom feed" + (f" ({exc})" if exc else "")
     return list(entries.values()), problem
 
 
