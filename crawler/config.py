@@ -194,6 +194,11 @@ class Delivery(_Strict):
         return self
 
 
+class Limits(_Strict):
+    # A new source's first poll can list hundreds of old items; the rest follow next poll.
+    articles_per_poll: Annotated[int, Field(gt=0)] = 100
+
+
 class Config(_Strict):
     path: Path | None = None
     # repr=False: both may carry passwords or tokens and a Config ends up in logs.
@@ -203,6 +208,7 @@ class Config(_Strict):
     channels: Mapping[ChannelName, ChannelURL] = Field(default_factory=dict, repr=False)
     topics: tuple[Topic, ...] = ()
     delivery: Delivery = Delivery()
+    limits: Limits = Limits()
 
     @field_validator("database")
     @classmethod
@@ -242,8 +248,13 @@ class Config(_Strict):
         return plugin.url(privacy=True) if plugin else name
 
 
-_SECTIONS: dict[str, type[BaseModel]] = {"sources": Source, "topics": Topic, "delivery": Delivery}
-_ORDER = ("path", "database", "every", "sources", "channels", "topics", "delivery")
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "sources": Source,
+    "topics": Topic,
+    "delivery": Delivery,
+    "limits": Limits,
+}
+_ORDER = ("path", "database", "every", "sources", "channels", "topics", "delivery", "limits")
 Loc = tuple[int | str, ...]
 
 

@@ -7,7 +7,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from alerts.channels import LOG_CHANNEL
@@ -35,10 +36,14 @@ SCRAPY_SETTINGS: dict[str, Any] = {
     "RETRY_TIMES": 1,
     "CONCURRENT_REQUESTS": 16,
     "CONCURRENT_REQUESTS_PER_DOMAIN": 4,
+    # Items in the pipeline at once: each holds a page and, while extracted, its parsed
+    # tree; more than the extraction threads can work on only costs memory.
+    "CONCURRENT_ITEMS": 4,
     "COOKIES_ENABLED": False,
     "TELNETCONSOLE_ENABLED": False,
     "LOGSTATS_INTERVAL": 0,
     "ROBOTSTXT_OBEY": False,
+    "METAREFRESH_ENABLED": False,
     "ITEM_PIPELINES": {},  # filled below, from crawler.pipelines
 }
 
@@ -50,12 +55,26 @@ class Runtime:
     store: Store
     matcher: TopicMatcher
     routes: Mapping[str, tuple[str, ...]]  # topic -> channel names
+    articles_per_poll: int = 100
+    # Extraction is CPU-bound and holds the GIL: one thread keeps it off the event loop;
+    # more threads would not be faster, only hold more parsed pages (and malloc arenas).
+    extraction: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="extract")
+    )
 
     @classmethod
     def from_config(cls, config: Config, store: Store) -> Runtime:
         topics = [(t.name, Query.parse(t.query)) for t in config.topics]
         routes = {t.name: tuple(t.notify) or (LOG_CHANNEL,) for t in config.topics}
-        return cls(store=store, matcher=TopicMatcher(topics), routes=routes)
+        return cls(
+            store=store,
+            matcher=TopicMatcher(topics),
+            routes=routes,
+            articles_per_poll=config.limits.articles_per_poll,
+        )
+
+    def close(self) -> None:
+        self.extraction.shutdown(wait=True, cancel_futures=True)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Runtime:
         # Scrapy deep-copies its settings for each crawler; the store is shared, not copied.
@@ -110,6 +129,7 @@ class Poller:
                 source_name=source.name,
                 feed_url=source.feed,
                 known_urls=self.runtime.store.known_urls,
+                max_articles=self.runtime.articles_per_poll,
             )
         except Exception as exc:  # a bug or a broken setting; the other sources go on
             log.exception("source %s: crawl failed", source.name)

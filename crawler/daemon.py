@@ -43,6 +43,7 @@ class Service:
         return cls(config, store, Poller(runtime), dispatcher)
 
     def close(self) -> None:
+        self.poller.runtime.close()
         self.store.close()
 
 

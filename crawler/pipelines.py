@@ -61,7 +61,9 @@ class ExtractPipeline(_Stage):
         # Extraction is CPU-bound (~20 ms a page): off the event loop, so the scheduler
         # and deliveries keep their timing during a large crawl.
         try:
-            item.extracted = await asyncio.to_thread(_extract, item.body, item.url, item.encoding)
+            item.extracted = await asyncio.get_running_loop().run_in_executor(
+                self.runtime.extraction, _extract, item.body, item.url, item.encoding
+            )
         except ExtractionFailed as exc:
             raise NotAnArticle(f"source {item.source}: {item.url}: {exc}") from None
         item.body = b""  # the page is not needed past here; keep memory flat

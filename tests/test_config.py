@@ -52,12 +52,12 @@ INVALID = [
     (
         "unknown-top-level-key",
         valid(sourcse=[]),
-        ["sourcse: unknown key (known: channels, database, delivery, every, sources, topics)"],
+        ["sourcse: unknown key (known: channels, database, delivery, every, limits, sources, topics)"],
     ),
     (
         "path-is-not-a-yaml-key",
         valid(path="/etc/newshound.yaml"),
-        ["path: unknown key (known: channels, database, delivery, every, sources, topics)"],
+        ["path: unknown key (known: channels, database, delivery, every, limits, sources, topics)"],
     ),
     (
         "unknown-delivery-key",

@@ -212,3 +212,23 @@ def test_extract_json_prints_the_pipeline_fields(tmp_path: Path) -> None:
     assert data["language"] == "de"
     assert data["published"] == "2026-11-20T08:00:00+01:00"
     assert "Waffenlieferungen" in data["text"] and "Impressum" not in data["text"]
+
+
+def test_readme_config_example_is_valid(tmp_path: Path) -> None:
+    """The configuration snippet in the README is a config newshound accepts."""
+    import re
+
+    from crawler.config import parse_config
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    [snippet] = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "sources:" in b]
+    import yaml
+
+    env = {
+        "TG_TOKEN": "123456789:ABCdefGhIjKlmNoPQRsTUVwxyZ",
+        "TG_CHAT": "12345",
+        "SMTP_PASS": "pw",
+    }
+    config = parse_config(yaml.safe_load(snippet), path=tmp_path / "config.yaml", env=env)
+    assert [t.notify for t in config.topics] == [("team-chat", "desk-mail")]
+    assert config.limits.articles_per_poll == 100

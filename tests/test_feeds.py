@@ -1,4 +1,4 @@
-"""Feed parsing on bytes (real feeds from ../shared and small ones of our own) and canonical URLs."""
+"""Feed parsing on bytes (real feeds from ../shared, small ones of our own) and canonical URLs."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import feedparser
 from scrapy import Request, Spider
 from scrapy.http import Response
 from twisted.python.failure import Failure
+from w3lib.encoding import http_content_type_encoding
 
 from crawler.items import ArticleItem
 from crawler.urls import canonical_url
@@ -142,7 +143,9 @@ class FeedSpider(Spider):
             feed_url=entry.url,
             url=response.url,
             body=response.body,
-            encoding=getattr(response, "encoding", None),
+            # Only the header's charset: Response.encoding would decode (and keep) the whole
+            # body to guess; decode_html does that once, from the bytes, in the pipeline.
+            encoding=http_content_type_encoding(content_type.decode("latin-1")),
             discovered_at=discovered_at,
             entry_title=entry.title,
             entry_published=entry.published,
