@@ -52,7 +52,10 @@ INVALID = [
     (
         "unknown-top-level-key",
         valid(sourcse=[]),
-        ["sourcse: unknown key (known: channels, database, delivery, every, limits, sources, topics)"],
+        [
+            "sourcse: unknown key"
+            " (known: channels, database, delivery, every, limits, sources, topics)"
+        ],
     ),
     (
         "path-is-not-a-yaml-key",
