@@ -78,6 +78,59 @@ def _duration(value: object) -> float:
     return seconds
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?", re.IGNORECASE)
+_UNIT_BYTES = {
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+
+
+def parse_size(text: str) -> int:
+    """Bytes in "512KB", "10MB", "1GiB" or "2048"; ValueError for anything else."""
+    match = _SIZE.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a size (examples: 512KB, 10MB, 1GiB)")
+    return int(float(match.group(1)) * _UNIT_BYTES[(match.group(2) or "b").lower()])
+
+
+def _size(value: object) -> int:
+    if isinstance(value, str):
+        try:
+            size = parse_size(value)
+        except ValueError as exc:
+            raise _problem(str(exc)) from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        raise _problem("must be a size (examples: 512KB, 10MB, 1GiB)")
+    if size <= 0:
+        raise _problem("must be larger than zero")
+    return size
+
+
+def _regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise _problem(f"not a regular expression: {exc}") from None
+    return pattern
+
+
+def _language(code: str) -> str:
+    if not re.fullmatch(r"[a-z]{2}", code.strip().lower()):
+        raise _problem(f"{code!r} is not an ISO 639-1 language code (examples: de, en)")
+    return code.strip().lower()
+
+
+def _listed(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise _problem("must not be empty")
@@ -154,6 +207,10 @@ def _channel_url(template: str, info: ValidationInfo) -> str:
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
+Size = Annotated[int, BeforeValidator(_size)]
+Pattern = Annotated[str, AfterValidator(_regex)]
+Language = Annotated[str, AfterValidator(_language)]
+HttpURL = Annotated[str, AfterValidator(_http_url)]
 Name = Annotated[str, AfterValidator(_not_blank)]
 ChannelName = Annotated[str, AfterValidator(_channel_name)]
 ChannelURL = Annotated[str, AfterValidator(_channel_url)]
@@ -163,10 +220,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SOURCE_KINDS = ("feed", "sitemap", "page", "site")
+
+
 class Source(_Strict):
     name: Name
-    feed: Annotated[str, AfterValidator(_http_url)]
+    # Exactly one of these says what kind of source it is.
+    feed: HttpURL | None = None
+    sitemap: HttpURL | None = None
+    page: HttpURL | None = None
+    site: HttpURL | None = None
     every: Duration | None = None
+    links: str | None = None  # CSS selector for article links on a page or site
+    max_age: Duration = 2 * 86400.0  # sitemap entries older than this are not fetched
+    include: Annotated[tuple[Pattern, ...], BeforeValidator(_listed)] = ()
+    exclude: Annotated[tuple[Pattern, ...], BeforeValidator(_listed)] = ()
+    language: Annotated[tuple[Language, ...], BeforeValidator(_listed)] = ()
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Source":
+        given = [kind for kind in SOURCE_KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            what = "none" if not given else ", ".join(given)
+            raise _problem(f"give exactly one of feed, sitemap, page, site (got {what})")
+        if self.links is not None and given[0] not in ("page", "site"):
+            raise _problem("links: only for a page or site source")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in SOURCE_KINDS if getattr(self, kind) is not None)
+
+    @property
+    def url(self) -> str:
+        return str(getattr(self, self.kind))
 
 
 class Topic(_Strict):
@@ -197,6 +284,32 @@ class Delivery(_Strict):
 class Limits(_Strict):
     # A new source's first poll can list hundreds of old items; the rest follow next poll.
     articles_per_poll: Annotated[int, Field(gt=0)] = 100
+    timeout: Duration = 30.0  # total time for one request, download included
+    feed_size: Size = 10 * 1024**2  # feeds, sitemaps and listing pages
+    page_size: Size = 5 * 1024**2  # article pages
+    redirects: Annotated[int, Field(ge=0, le=20)] = 5
+
+
+class Crawl(_Strict):
+    """How politely sites are fetched."""
+
+    contact: str | None = None  # an email or URL, sent in the User-Agent
+    robots: bool = True
+    delay: Duration | Annotated[float, Field(ge=0)] = 1.0  # between requests to one site
+    concurrency_per_site: Annotated[int, Field(gt=0, le=32)] = 2
+
+
+class Poll(_Strict):
+    """Bounds for adaptive polling: a busy source is polled more often, a quiet one less."""
+
+    min: Duration = 120.0
+    max: Duration = 7200.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Poll":
+        if self.max < self.min:
+            raise _problem("max must not be shorter than min")
+        return self
 
 
 class Config(_Strict):
@@ -209,6 +322,8 @@ class Config(_Strict):
     topics: tuple[Topic, ...] = ()
     delivery: Delivery = Delivery()
     limits: Limits = Limits()
+    crawl: Crawl = Crawl()
+    poll: Poll = Poll()
 
     @field_validator("database")
     @classmethod
@@ -253,8 +368,21 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "topics": Topic,
     "delivery": Delivery,
     "limits": Limits,
+    "crawl": Crawl,
+    "poll": Poll,
 }
-_ORDER = ("path", "database", "every", "sources", "channels", "topics", "delivery", "limits")
+_ORDER = (
+    "path",
+    "database",
+    "every",
+    "sources",
+    "channels",
+    "topics",
+    "delivery",
+    "limits",
+    "crawl",
+    "poll",
+)
 Loc = tuple[int | str, ...]
 
 

@@ -47,27 +47,38 @@ INVALID = [
     (
         "unknown-source-key",
         valid(sources=[{**SOURCE, "intervall": "5m"}]),
-        ["sources[0].intervall: unknown key (known: every, feed, name)"],
+        [
+            "sources[0].intervall: unknown key"
+            " (known: every, exclude, feed, include, language, links, max_age, name, page,"
+            " site, sitemap)"
+        ],
     ),
     (
         "unknown-top-level-key",
         valid(sourcse=[]),
         [
             "sourcse: unknown key"
-            " (known: channels, database, delivery, every, limits, sources, topics)"
+            " (known: channels, crawl, database, delivery, every, limits, poll, sources, topics)"
         ],
     ),
     (
         "path-is-not-a-yaml-key",
         valid(path="/etc/newshound.yaml"),
-        ["path: unknown key (known: channels, database, delivery, every, limits, sources, topics)"],
+        [
+            "path: unknown key (known: channels, crawl, database, delivery, every, limits, poll,"
+            " sources, topics)"
+        ],
     ),
     (
         "unknown-delivery-key",
         valid(delivery={"retries": 3}),
         ["delivery.retries: unknown key (known: backoff, every, max_backoff, timeout)"],
     ),
-    ("missing-feed", valid(sources=[SOURCE, {"name": "spiegel"}]), ["sources[1].feed: required"]),
+    (
+        "missing-feed",
+        valid(sources=[SOURCE, {"name": "spiegel"}]),
+        ["sources[1]: give exactly one of feed, sitemap, page, site (got none)"],
+    ),
     ("missing-query", valid(topics=[{"name": "kim"}]), ["topics[0].query: required"]),
     (
         "bad-duration",
@@ -201,7 +212,9 @@ def test_all_problems_are_reported_at_once_in_reading_order() -> None:
     }
     assert problems(data) == [
         f"every: 'soon' is not a duration {DURATION_EXAMPLES}",
-        "sources[0].intervall: unknown key (known: every, feed, name)",
+        "sources[0].intervall: unknown key"
+        " (known: every, exclude, feed, include, language, links, max_age, name, page,"
+        " site, sitemap)",
         "sources[1].feed: 'ftp://x' is not an http(s) URL",
         "sources[1].name: duplicate source 'spiegel'",
         "channels.team-chat: environment variable NO_TOKEN is not set",
