@@ -75,7 +75,10 @@ def setup_logging(verbose: bool) -> None:
     logging.getLogger("apprise").propagate = False
     # A download that failed after its retries is reported once, naming its source, by
     # the spider's errback; Scrapy's own line for it would say the same without the source.
-    logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
+    # The same goes for robots.txt, whose failure Scrapy logs with a traceback and which
+    # is retried on the next poll.
+    for name in ("scrapy.downloadermiddlewares.retry", "scrapy.downloadermiddlewares.robotstxt"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.CRITICAL)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,26 +181,37 @@ def cmd_extract(page: str, url: str | None, as_json: bool) -> int:
     except (OSError, ValueError) as exc:
         print(f"{page}: cannot read: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    address = url or (page if page.startswith(("http://", "https://")) else Path(page).as_uri())
+    is_web = page.startswith(("http://", "https://"))
+    address = url or (page if is_web else Path(page).resolve().as_uri())
     try:
         article = extract_article(decode_html(body, charset), address)
     except NotAnArticle as exc:
         print(f"{page}: not an article: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    fields = {
+    fields: dict[str, object] = {
         "url": article.url,
         "title": article.title,
         "authors": list(article.authors),
         "published": article.published.isoformat() if article.published else None,
+        "modified": article.modified.isoformat() if article.modified else None,
         "language": article.language,
+        "outlet": article.outlet,
+        "description": article.description,
+        "image": article.image,
+        "paywalled": article.paywalled,
         "text": article.text,
     }
     if as_json:
         print(json.dumps(fields, ensure_ascii=False))
         return EXIT_OK
-    for key in ("url", "title", "published", "language"):
-        print(f"{key}: {fields[key] if fields[key] is not None else '-'}")
-    print(f"authors: {', '.join(article.authors) or '-'}")
+    for key, value in fields.items():
+        if key == "text":
+            continue
+        if isinstance(value, list):
+            value = ", ".join(value)
+        elif isinstance(value, bool):
+            value = "yes" if value else "no"
+        print(f"{key}: {value if value not in (None, '') else '-'}")
     print()
     print(article.text)
     return EXIT_OK

@@ -63,6 +63,12 @@ def _problem(message: str) -> PydanticCustomError:
     return PydanticCustomError(_PROBLEM, "{problem}", {"problem": message})
 
 
+def _duration_or_zero(value: object) -> float:
+    if value in (0, "0"):
+        return 0.0
+    return _duration(value)
+
+
 def _duration(value: object) -> float:
     if isinstance(value, str):
         try:
@@ -207,6 +213,7 @@ def _channel_url(template: str, info: ValidationInfo) -> str:
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
+DurationOrZero = Annotated[float, BeforeValidator(_duration_or_zero)]
 Size = Annotated[int, BeforeValidator(_size)]
 Pattern = Annotated[str, AfterValidator(_regex)]
 Language = Annotated[str, AfterValidator(_language)]
@@ -295,7 +302,7 @@ class Crawl(_Strict):
 
     contact: str | None = None  # an email or URL, sent in the User-Agent
     robots: bool = True
-    delay: Duration | Annotated[float, Field(ge=0)] = 1.0  # between requests to one site
+    delay: DurationOrZero = 1.0  # between requests to one site
     concurrency_per_site: Annotated[int, Field(gt=0, le=32)] = 2
 
 

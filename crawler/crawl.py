@@ -9,69 +9,113 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from alerts.channels import LOG_CHANNEL
+from alerts.outbox import utcnow
 from alerts.topics import Query, TopicMatcher
+from crawler.spiders.base import SourceSpider
 
 if TYPE_CHECKING:
-    from crawler.config import Config, Source
+    from crawler.config import Config, Limits, Source
     from crawler.store import Store
 
 log = logging.getLogger("newshound.crawl")
 
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
-MiB = 1024 * 1024
+VERSION = "0.1"
 
+# Settings that do not depend on the config; scrapy_settings() adds those that do.
 SCRAPY_SETTINGS: dict[str, Any] = {
     "TWISTED_REACTOR": ASYNCIO_REACTOR,
-    "USER_AGENT": "newshound/0.1 (self-hosted media monitoring)",
-    # News-sized limits: Scrapy's defaults (1 GiB, 180 s) would let one bad server hold a
-    # poll, and the daemon's shutdown, for minutes.
-    "DOWNLOAD_TIMEOUT": 30,
-    "DOWNLOAD_MAXSIZE": 20 * MiB,
-    "DOWNLOAD_WARNSIZE": 5 * MiB,
-    "REDIRECT_MAX_TIMES": 5,
     "RETRY_TIMES": 1,
     "CONCURRENT_REQUESTS": 16,
-    "CONCURRENT_REQUESTS_PER_DOMAIN": 4,
     # Items in the pipeline at once: each holds a page and, while extracted, its parsed
-    # tree; more than the extraction threads can work on only costs memory.
+    # tree; more than the extraction thread can work on only costs memory.
     "CONCURRENT_ITEMS": 4,
     "COOKIES_ENABLED": False,
     "TELNETCONSOLE_ENABLED": False,
     "LOGSTATS_INTERVAL": 0,
-    "ROBOTSTXT_OBEY": False,
+    # Meta refresh would decode every page in full to look for one tag; news articles are
+    # reached by feed, sitemap or listing links, not refresh pages.
     "METAREFRESH_ENABLED": False,
-    "ITEM_PIPELINES": {},  # filled below, from crawler.pipelines
+    "AUTOTHROTTLE_ENABLED": True,
+    "AUTOTHROTTLE_MAX_DELAY": 60,
+    "AUTOTHROTTLE_TARGET_CONCURRENCY": 1.0,
+    "DOWNLOADER_MIDDLEWARES": {
+        "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+        "crawler.middlewares.CachedRobotsTxtMiddleware": 100,
+        # Above RetryMiddleware (550): a 429/503 with Retry-After backs the site off
+        # instead of being retried at once.
+        "crawler.middlewares.RetryAfterMiddleware": 560,
+    },
 }
+
+
+def user_agent(contact: str | None) -> str:
+    base = f"newshound/{VERSION} (self-hosted media monitoring"
+    return f"{base}; +{contact})" if contact else f"{base})"
+
+
+def scrapy_settings(config: Config) -> dict[str, Any]:
+    """Scrapy's settings for this config: politeness and news-sized hard limits.
+
+    Scrapy's own defaults (1 GiB bodies, 180 s per request) would let one bad server hold
+    a poll, and the daemon's shutdown, for minutes.
+    """
+    from crawler.pipelines import ITEM_PIPELINES
+
+    limits, crawl = config.limits, config.crawl
+    return {
+        **SCRAPY_SETTINGS,
+        "ITEM_PIPELINES": ITEM_PIPELINES,
+        "USER_AGENT": user_agent(crawl.contact),
+        "ROBOTSTXT_OBEY": crawl.robots,
+        "DOWNLOAD_DELAY": crawl.delay,
+        "AUTOTHROTTLE_START_DELAY": max(crawl.delay, 0.1),
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_site,
+        "DOWNLOAD_TIMEOUT": limits.timeout,
+        "DOWNLOAD_MAXSIZE": limits.page_size,
+        "DOWNLOAD_WARNSIZE": limits.page_size // 2,
+        "REDIRECT_MAX_TIMES": limits.redirects,
+    }
 
 
 @dataclass
 class Runtime:
-    """What the pipeline stages share for the life of the process (handed over in settings)."""
+    """What spiders, middlewares and pipeline stages share for the life of the process
+    (handed over in Scrapy's settings)."""
 
+    config: Config
     store: Store
     matcher: TopicMatcher
     routes: Mapping[str, tuple[str, ...]]  # topic -> channel names
-    articles_per_poll: int = 100
+    clock: Callable[[], datetime] = utcnow
     # Extraction is CPU-bound and holds the GIL: one thread keeps it off the event loop;
     # more threads would not be faster, only hold more parsed pages (and malloc arenas).
     extraction: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="extract")
     )
+    # Sites that asked us to wait (429/503 Retry-After): host -> until when.
+    backoff: dict[str, datetime] = field(default_factory=dict)
+    # Parsed robots.txt per host with when it was fetched, kept across polls.
+    robots: dict[str, tuple[Any, float]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Config, store: Store) -> Runtime:
         topics = [(t.name, Query.parse(t.query)) for t in config.topics]
         routes = {t.name: tuple(t.notify) or (LOG_CHANNEL,) for t in config.topics}
-        return cls(
-            store=store,
-            matcher=TopicMatcher(topics),
-            routes=routes,
-            articles_per_poll=config.limits.articles_per_poll,
-        )
+        return cls(config=config, store=store, matcher=TopicMatcher(topics), routes=routes)
+
+    @property
+    def limits(self) -> Limits:
+        return self.config.limits
+
+    @property
+    def articles_per_poll(self) -> int:
+        return self.config.limits.articles_per_poll
 
     def close(self) -> None:
         self.extraction.shutdown(wait=True, cancel_futures=True)
@@ -91,10 +135,13 @@ class PollResult:
     dropped: Mapping[str, int]
     error: str | None
     seconds: float
+    not_modified: bool = False
 
     def summary(self) -> str:
         if self.error:
             return f"{self.source}: failed: {self.error}"
+        if self.not_modified and not self.entries:
+            return f"{self.source}: not modified (304) in {self.seconds:.1f}s"
         text = (
             f"{self.source}: {self.entries} entries, {self.new} new, {self.stored} stored, "
             f"{self.alerts} alerts"
@@ -104,33 +151,38 @@ class PollResult:
         return f"{text} in {self.seconds:.1f}s"
 
 
+def spider_class(kind: str) -> type[SourceSpider]:
+    from crawler.spiders.feed import FeedSpider
+    from crawler.spiders.page import PageSpider
+    from crawler.spiders.site import SiteSpider
+    from crawler.spiders.sitemap import SitemapSpider
+
+    spiders: dict[str, type[SourceSpider]] = {
+        "feed": FeedSpider,
+        "sitemap": SitemapSpider,
+        "page": PageSpider,
+        "site": SiteSpider,
+    }
+    return spiders[kind]
+
+
 class Poller:
     """Polls sources with one AsyncCrawlerRunner; crawls run concurrently on the shared loop."""
 
     def __init__(self, runtime: Runtime, settings: Mapping[str, Any] | None = None) -> None:
         from scrapy.crawler import AsyncCrawlerRunner
 
-        from crawler.pipelines import ITEM_PIPELINES
-
-        merged = {**SCRAPY_SETTINGS, "ITEM_PIPELINES": ITEM_PIPELINES, **(settings or {})}
+        merged = {**scrapy_settings(runtime.config), **(settings or {})}
         merged["NEWSHOUND_RUNTIME"] = runtime
         self.runtime = runtime
         self.runner = AsyncCrawlerRunner(merged)
 
     async def poll(self, source: Source) -> PollResult:
-        from crawler.spiders.feed import FeedSpider
-
         started = time.monotonic()
-        crawler = self.runner.create_crawler(FeedSpider)
+        crawler = self.runner.create_crawler(spider_class(source.kind))
         error: str | None = None
         try:
-            await self.runner.crawl(
-                crawler,
-                source_name=source.name,
-                feed_url=source.feed,
-                known_urls=self.runtime.store.known_urls,
-                max_articles=self.runtime.articles_per_poll,
-            )
+            await self.runner.crawl(crawler, source=source)
         except Exception as exc:  # a bug or a broken setting; the other sources go on
             log.exception("source %s: crawl failed", source.name)
             error = f"crawl failed: {type(exc).__name__}: {exc}"
@@ -140,9 +192,25 @@ class Poller:
         dropped = {
             _reason_name(k[len(prefix) :]): int(v) for k, v in stats.items() if k.startswith(prefix)
         }
-        for key in ("article_http_error", "article_not_html", "article_fetch_error"):
+        for key in (
+            "article_http_error",
+            "article_not_html",
+            "article_fetch_error",
+            "article_empty",
+        ):
             if stats.get(f"newshound/{key}"):
                 dropped[key.replace("_", " ")] = int(stats[f"newshound/{key}"])
+        error = error or getattr(spider, "error", None)
+        complete = (
+            isinstance(spider, SourceSpider)
+            and error is None
+            and not spider.article_failures
+            and not spider.capped
+            and stats.get("finish_reason") == "finished"
+        )
+        if complete and isinstance(spider, SourceSpider):
+            # Everything the documents listed is stored: next time they may answer 304.
+            self.runtime.store.save_validators(spider.validators)
         return PollResult(
             source=source.name,
             entries=getattr(spider, "entries", 0),
@@ -150,8 +218,9 @@ class Poller:
             stored=int(stats.get("newshound/stored", 0)),
             alerts=int(stats.get("newshound/alerts", 0)),
             dropped=dropped,
-            error=error or getattr(spider, "error", None),
+            error=error,
             seconds=time.monotonic() - started,
+            not_modified=bool(getattr(spider, "not_modified", 0)),
         )
 
     async def stop(self) -> None:

@@ -21,5 +21,6 @@ class ArticleItem:
     discovered_at: datetime
     entry_title: str | None = None
     entry_published: datetime | None = None
+    languages: tuple[str, ...] = ()  # the source wants only these (empty: all)
     extracted: Extracted | None = None
     hits: list[tuple[str, Hit]] = field(default_factory=list)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 ITEM_PIPELINES = {
     "crawler.pipelines.CanonicalizePipeline": 100,
     "crawler.pipelines.ExtractPipeline": 200,
+    "crawler.pipelines.LanguagePipeline": 250,
     "crawler.pipelines.DedupPipeline": 300,
     "crawler.pipelines.MatchPipeline": 400,
     "crawler.pipelines.StorePipeline": 500,
@@ -33,6 +34,10 @@ ITEM_PIPELINES = {
 
 class NotAnArticle(DropItem):
     """The page holds no article text."""
+
+
+class OtherLanguage(DropItem):
+    """The article is in a language the source does not want."""
 
 
 class Duplicate(DropItem):
@@ -67,6 +72,15 @@ class ExtractPipeline(_Stage):
         except ExtractionFailed as exc:
             raise NotAnArticle(f"source {item.source}: {item.url}: {exc}") from None
         item.body = b""  # the page is not needed past here; keep memory flat
+        return item
+
+
+class LanguagePipeline(_Stage):
+    def process_item(self, item: ArticleItem) -> ArticleItem:
+        assert item.extracted is not None
+        language = item.extracted.language
+        if item.languages and language and language not in item.languages:
+            raise OtherLanguage(f"source {item.source}: {item.url}: language {language}")
         return item
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     Column,
     Engine,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -65,6 +66,32 @@ article_urls = Table(
     metadata,
     Column("url", String(2048), primary_key=True),
     Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
+)
+
+# ETag / Last-Modified per fetched index document (feed, sitemap, listing page), so an
+# unchanged one costs a 304 and no parsing.
+http_validators = Table(
+    "http_validators",
+    metadata,
+    Column("url", String(2048), primary_key=True),
+    Column("etag", String(512), nullable=True),
+    Column("last_modified", String(128), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Per source: the adaptive poll interval, the outcome of the last poll, and what discovery
+# found for a `site:` source.
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("interval", Float, nullable=True),
+    Column("last_poll_at", UTCDateTime, nullable=True),
+    Column("last_new_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("discovery", JSON, nullable=True),
+    Column("discovered_at", UTCDateTime, nullable=True),
 )
 
 schema_version = Table(
@@ -193,6 +220,43 @@ class Store:
         if self.engine.dialect.name == "postgresql":
             return pg_insert(table).on_conflict_do_nothing()
         return sqlite_insert(table).on_conflict_do_nothing()
+
+    def validators(self, url: str) -> tuple[str | None, str | None]:
+        """(ETag, Last-Modified) last seen for an index document, or (None, None)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(http_validators.c.etag, http_validators.c.last_modified).where(
+                    http_validators.c.url == url
+                )
+            ).first()
+        return (row[0], row[1]) if row else (None, None)
+
+    def save_validators(self, found: dict[str, tuple[str | None, str | None]]) -> None:
+        if not found:
+            return
+        now = self.clock()
+        with self.engine.begin() as conn:
+            for url, (etag, last_modified) in found.items():
+                conn.execute(http_validators.delete().where(http_validators.c.url == url))
+                if etag or last_modified:
+                    conn.execute(
+                        insert(http_validators).values(
+                            url=url, etag=etag, last_modified=last_modified, updated_at=now
+                        )
+                    )
+
+    def source_state(self, source: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(source_state).where(source_state.c.source == source)).first()
+        return dict(row._mapping) if row else {}
+
+    def update_source_state(self, source: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                source_state.update().where(source_state.c.source == source).values(**values)
+            )
+            if not done.rowcount:
+                conn.execute(insert(source_state).values(source=source, failures=0, **values))
 
     def has_text(self, fingerprint: str) -> bool:
         with self.engine.connect() as conn:

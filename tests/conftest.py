@@ -54,6 +54,8 @@ def write_config(directory: Path, data: dict[str, Any]) -> Path:
     data.setdefault(
         "delivery", {"every": "1s", "backoff": "1s", "max_backoff": "2s", "timeout": "5s"}
     )
+    # Local servers need no politeness delay; robots.txt stays obeyed.
+    data.setdefault("crawl", {"delay": 0})
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
     return path

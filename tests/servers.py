@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import html
 import json
 import socket
@@ -80,6 +81,8 @@ class NewsSite(_Server):
         self.pages: dict[str, Page] = {}
         self.in_feed: list[str] = []
         self.requests: list[str] = []
+        self.not_modified: list[str] = []
+        self.extra: dict[str, bytes] = {}  # other index documents: path -> body
         self.lock = threading.Lock()
         super().__init__(port)
 
@@ -114,9 +117,25 @@ class NewsSite(_Server):
         with self.lock:
             self.requests.append(path)
             page = self.pages.get(path)
-            body = self.feed() if path == "/feed.xml" else None
+            body = self.feed() if path == "/feed.xml" else self.extra.get(path)
         if body is not None:
-            self._send(handler, 200, "application/rss+xml; charset=utf-8", body)
+            # Index documents carry an ETag and answer If-None-Match with 304, as news
+            # sites' feeds do.
+            etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+            if handler.headers.get("If-None-Match") == etag:
+                with self.lock:
+                    self.not_modified.append(path)
+                handler.send_response(304)
+                handler.send_header("ETag", etag)
+                handler.end_headers()
+                return
+            ctype = "application/rss+xml" if path.endswith(".xml") else "text/html"
+            handler.send_response(200)
+            handler.send_header("Content-Type", f"{ctype}; charset=utf-8")
+            handler.send_header("Content-Length", str(len(body)))
+            handler.send_header("ETag", etag)
+            handler.end_headers()
+            handler.wfile.write(body)
         elif page is not None:
             self._send(handler, 200, page.content_type, page.body)
         else:

@@ -9,10 +9,13 @@ import re
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
+from crawler import sites
 from crawler.extract import Extracted, NotAnArticle, decode_html, extract_article
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pages"
@@ -39,7 +42,11 @@ def _expected(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("name", ["de-jsonld-kim-putin", "en-opengraph-only"])
+def _as_datetime(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@pytest.mark.parametrize("name", ["de-jsonld-kim-putin", "en-opengraph-only", "en-paywalled-graph"])
 def test_fixture_page_gives_expected_fields(name: str) -> None:
     expected = _expected(name)
     page = (FIXTURES / f"{name}.html").read_bytes()
@@ -50,13 +57,24 @@ def test_fixture_page_gives_expected_fields(name: str) -> None:
         url=expected["url"],
         title=expected["title"],
         authors=tuple(expected["authors"]),
-        published=datetime.fromisoformat(expected["published"]),
+        published=_as_datetime(expected["published"]),
         language=expected["language"],
         text=expected["text"],
         description=expected["description"],
+        modified=_as_datetime(expected["modified"]),
+        image=expected["image"],
+        outlet=expected["outlet"],
+        paywalled=expected["paywalled"],
     )
-    assert got.published is not None
-    assert got.published.utcoffset() == datetime.fromisoformat(expected["published"]).utcoffset()
+    for field in ("published", "modified"):
+        want = _as_datetime(expected[field])
+        assert getattr(got, field).utcoffset() == (want.utcoffset() if want else None)
+
+
+def test_extracted_keeps_its_positional_fields_and_defaults_the_new_ones() -> None:
+    """Callers that built Extracted before modified/image/outlet/paywalled still work."""
+    old = Extracted("https://example.org/a", "T", (), None, "de", "Text", None)
+    assert (old.modified, old.image, old.outlet, old.paywalled) == (None, None, None, False)
 
 
 def test_reader_comments_stay_out_of_the_text() -> None:
@@ -96,8 +114,14 @@ _PROSE = (
 )
 
 
-def _page(head: str, lang: str = "") -> str:
-    return f"<html{lang}><head>{head}</head><body><article>{_PROSE}</article></body></html>"
+def _page(head: str, lang: str = "", article: str = "") -> str:
+    return (
+        f"<html{lang}><head>{head}</head><body><article>{_PROSE}{article}</article></body></html>"
+    )
+
+
+def _ld(node: dict[str, Any]) -> str:
+    return f'<script type="application/ld+json">{json.dumps(node)}</script>'
 
 
 @pytest.mark.parametrize(
@@ -212,6 +236,214 @@ def test_language_precedence(head: str, lang: str, expected: str | None) -> None
     assert extract_article(_page(head, lang), "https://example.org/a").language == expected
 
 
+# --- modified, image, outlet, paywalled on small inline pages -----------------------------------
+
+_PUBLISHED_1200Z = '<meta property="article:published_time" content="2024-06-19T12:00:00Z">'
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(
+            _ld({"@type": "NewsArticle", "datePublished": "2024-06-19T14:05:00+02:00"})
+            + _ld({"@type": "WebPage", "dateModified": "2024-06-21T09:00:00Z"}),
+            None,
+            id="only-the-article-node-counts",
+        ),
+        pytest.param(
+            _ld(
+                {
+                    "@type": "NewsArticle",
+                    "datePublished": "2024-06-19T14:05:00+02:00",
+                    "dateModified": "2024-06-19T16:30:00",
+                }
+            ),
+            "2024-06-19T16:30:00+02:00",
+            id="naive-takes-the-publication-offset",
+        ),
+        pytest.param(
+            _PUBLISHED_1200Z
+            + '<meta property="og:updated_time" content="2024-06-20T08:00:00+02:00">',
+            "2024-06-20T08:00:00+02:00",
+            id="og-updated-time",
+        ),
+        pytest.param(
+            _ld(
+                {
+                    "@type": "NewsArticle",
+                    "datePublished": "2025-11-06T20:00:00Z",
+                    "dateModified": "2025-11-06T15:08:49Z",
+                }
+            ),
+            None,
+            id="before-publication-is-no-update",
+        ),
+        pytest.param(_PUBLISHED_1200Z, None, id="none-declared"),
+    ],
+)
+def test_modified(head: str, expected: str | None) -> None:
+    modified = extract_article(_page(head), "https://example.org/a").modified
+    assert modified == (datetime.fromisoformat(expected) if expected else None)
+    if modified is not None:
+        assert modified.utcoffset() == datetime.fromisoformat(expected or "").utcoffset()
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        ('<meta property="og:image" content="/img/a.jpg">', "https://example.org/img/a.jpg"),
+        (
+            '<meta property="og:image" content="//cdn.example.org/a.jpg">',
+            "https://cdn.example.org/a.jpg",
+        ),
+        (
+            '<meta property="og:image" content="https://cdn.example.org/og.jpg">'
+            + _ld({"@type": "NewsArticle", "image": "https://cdn.example.org/ld.jpg"}),
+            "https://cdn.example.org/og.jpg",
+        ),
+        (
+            _ld({"@type": "NewsArticle", "image": ["/1.jpg", "/2.jpg"]}),
+            "https://example.org/1.jpg",
+        ),
+        (
+            _ld(
+                {"@type": "NewsArticle", "image": {"@type": "ImageObject", "contentUrl": "/c.jpg"}}
+            ),
+            "https://example.org/c.jpg",
+        ),
+        (
+            '<meta name="twitter:image" content="https://cdn.example.org/tw.jpg">',
+            "https://cdn.example.org/tw.jpg",
+        ),
+        ('<meta property="og:image" content="data:image/png;base64,AAAA">', None),
+        ("", None),
+    ],
+)
+def test_image_is_an_absolute_http_url(head: str, expected: str | None) -> None:
+    assert extract_article(_page(head), "https://example.org/news/a").image == expected
+
+
+def _publisher(name: str) -> str:
+    return _ld({"@type": "NewsArticle", "publisher": {"@type": "Organization", "name": name}})
+
+
+def _site_name(name: str) -> str:
+    return f'<meta property="og:site_name" content="{name}">'
+
+
+@pytest.mark.parametrize(
+    ("head", "url", "expected"),
+    [
+        # The JSON-LD publisher is the owner or the blog platform: og:site_name names the host.
+        (
+            _publisher("Tamedia AG") + _site_name("Tages-Anzeiger"),
+            "https://www.tagesanzeiger.ch/a",
+            "Tages-Anzeiger",
+        ),
+        (
+            _publisher("Blogger") + _site_name("Der Postillon"),
+            "https://www.der-postillon.com/a",
+            "Der Postillon",
+        ),
+        # og:site_name is a section: the publisher names the host.
+        (
+            _publisher("heise online") + _site_name("Security"),
+            "https://www.heise.de/a",
+            "heise online",
+        ),
+        # Initials name the host.
+        (
+            _publisher("Frankfurter Allgemeine Zeitung") + _site_name("FAZ.NET"),
+            "https://www.faz.net/a",
+            "Frankfurter Allgemeine Zeitung",
+        ),
+        # Neither names the host: the publisher, else og:site_name.
+        (_publisher("Daily Mirror"), "https://www.mirror.co.uk/a", "Daily Mirror"),
+        (
+            _site_name("Washington Free Beacon"),
+            "https://freebeacon.com/a",
+            "Washington Free Beacon",
+        ),
+        ("", "https://example.org/a", None),
+    ],
+)
+def test_outlet_prefers_the_name_that_names_the_host(
+    head: str, url: str, expected: str | None
+) -> None:
+    assert extract_article(_page(head), url).outlet == expected
+
+
+_PAYWALL_BOX = '<div class="paywall"><p>Nur für Abonnenten.</p></div>'
+
+
+@pytest.mark.parametrize(
+    ("head", "article", "expected"),
+    [
+        (_ld({"@type": "NewsArticle", "isAccessibleForFree": False}), "", True),
+        (_ld({"@type": "NewsArticle", "isAccessibleForFree": "False"}), "", True),
+        (_ld({"@type": "NewsArticle", "isAccessibleForFree": "http://schema.org/False"}), "", True),
+        (_ld({"@type": "NewsArticle", "isAccessibleForFree": True}), "", False),
+        (_ld({"@type": "NewsArticle", "isAccessibleForFree": "true"}), "", False),
+        pytest.param(
+            _ld(
+                {
+                    "@type": "NewsArticle",
+                    "isAccessibleForFree": False,
+                    "hasPart": {
+                        "@type": "WebPageElement",
+                        "isAccessibleForFree": False,
+                        "cssSelector": ".paywall",
+                    },
+                }
+            ),
+            _PAYWALL_BOX,
+            True,
+            id="declared-part-on-the-page",
+        ),
+        pytest.param(
+            _ld(
+                {
+                    "@type": "NewsArticle",
+                    "hasPart": [
+                        {
+                            "@type": "WebPageElement",
+                            "isAccessibleForFree": "False",
+                            "cssSelector": ".emailwall",
+                        }
+                    ],
+                }
+            ),
+            "",
+            False,
+            id="declared-part-not-on-the-page",
+        ),
+        pytest.param(
+            _ld(
+                {
+                    "@type": "NewsArticle",
+                    "hasPart": {"@type": "WebPageElement", "isAccessibleForFree": False},
+                }
+            ),
+            "",
+            True,
+            id="declared-part-without-selector",
+        ),
+        ('<meta property="article:content_tier" content="metered">', "", True),
+        ('<meta property="article:content_tier" content="locked">', "", True),
+        ('<meta property="article:content_tier" content="free">', "", False),
+        ('<meta itemprop="isAccessibleForFree" content="false">', "", True),
+        # A paywall-looking class alone is no declaration: free pages carry them too.
+        ("", _PAYWALL_BOX, False),
+    ],
+)
+def test_paywalled_follows_what_the_publisher_declares(
+    head: str, article: str, expected: bool
+) -> None:
+    assert (
+        extract_article(_page(head, article=article), "https://example.org/a").paywalled is expected
+    )
+
+
 # --- decoding ------------------------------------------------------------------------------------
 
 _LATIN1_PAGE = (
@@ -252,35 +484,12 @@ def test_extract_article_decodes_iso_8859_1_bytes() -> None:
 # --- the shared real news pages ------------------------------------------------------------------
 
 # Titles: JSON-LD's headline comes first (measured best: 109 of 134 against 107 for og:title
-# first). These publishers put a different (SEO) headline into JSON-LD than into og:title /
-# <h1>, and the fundus truth follows the other one; no single precedence gets both kinds right.
-_SEO_HEADLINE = "JSON-LD headline differs from the og:title/<h1> headline the truth took"
+# first). 18 publishers put an SEO headline into JSON-LD and the article's own into og:title:
+# crawler/sites/og_title.py serves them (22 pages), crawler/sites/srf.py drops SRF's kicker.
 TITLE_KNOWN_MISSES: dict[str, str] = {
-    "fundus-ch-SRF-2024-04-15": "no JSON-LD; og:title carries a kicker the truth drops",
-    "fundus-ch-TagesAnzeiger-2024-09-04": _SEO_HEADLINE,
-    "fundus-ch-TagesAnzeiger-2026-05-18": _SEO_HEADLINE,
-    "fundus-ch-ZwanzigMinuten-2025-11-06": _SEO_HEADLINE,
-    "fundus-de-BusinessInsiderDE-2024-01-29": _SEO_HEADLINE,
-    "fundus-de-FAZ-2023-04-28": _SEO_HEADLINE,
-    "fundus-de-Kicker-2024-04-26": _SEO_HEADLINE,
-    "fundus-de-MDR-2026-07-08": _SEO_HEADLINE,
-    "fundus-de-NTV-2023-04-28": _SEO_HEADLINE,
-    "fundus-de-NTV-2024-08-05": _SEO_HEADLINE,
-    "fundus-de-NTV-2025-12-12": _SEO_HEADLINE,
-    "fundus-de-RheinischePost-2024-04-21": _SEO_HEADLINE,
-    "fundus-de-SpiegelOnline-2023-04-28": _SEO_HEADLINE,
-    "fundus-de-Stern-2023-04-28": _SEO_HEADLINE,
-    "fundus-de-Stern-2024-11-05": _SEO_HEADLINE,
-    "fundus-de-StuttgarterZeitung-2025-10-25": _SEO_HEADLINE,
+    "fundus-de-MDR-2026-07-08": "JSON-LD, og:title and <h1> all differ; the truth took <h1> "
+    "here but og:title on MDR-2023, so no MDR rule fits both",
     "fundus-de-TOnline-2026-04-15": "truth matches none of JSON-LD, og:title, <title>, <h1>",
-    "fundus-de-ZDF-2025-11-07": _SEO_HEADLINE,
-    "fundus-uk-DailyMail-2024-04-27": _SEO_HEADLINE,
-    "fundus-uk-EveningStandard-2024-10-24": _SEO_HEADLINE,
-    "fundus-uk-Express-2024-07-18": _SEO_HEADLINE,
-    "fundus-uk-TheTelegraph-2024-09-17": _SEO_HEADLINE,
-    "fundus-us-BusinessInsider-2025-04-01": _SEO_HEADLINE,
-    "fundus-us-LATimes-2023-06-26": _SEO_HEADLINE,
-    "fundus-us-TechCrunch-2024-05-17": "JSON-LD has curly quotes, truth og:title straight ones",
 }
 PUBLISHED_KNOWN_MISSES: dict[str, str] = {
     "fundus-de-AFPFaktencheck-2026-05-24": "no date markup; htmldate finds 15:44:29+02:00, "
@@ -293,8 +502,6 @@ PUBLISHED_KNOWN_MISSES: dict[str, str] = {
 # German pages under the body floor; each still has to reach _KNOWN_MISS_F1.
 BODY_KNOWN_MISSES: dict[str, str] = {
     "fundus-de-Gamestar-2024-04-28": "the truth leaves out the article's bullet lists",
-    "fundus-de-Taz-2024-10-23": "a donation appeal box is taken as body; drop cap splits a word",
-    "fundus-de-WinFuture-2024-04-29": "trafilatura takes the right sidebar and misses the teaser",
 }
 LANGUAGE_KNOWN_MISSES: dict[str, str] = {
     "aeb-42aad16bde92": "the page declares no language; the truth was chosen by reading it",
@@ -333,7 +540,12 @@ def _check(page_id: str, ok: bool, known: dict[str, str], what: str) -> None:
 
 
 def _token_f1(predicted: str, truth: str) -> float:
-    """Bag-of-whitespace-tokens F1, as the article-extraction-benchmark scores bodies."""
+    """Bag-of-whitespace-tokens F1 of one page.
+
+    The article-extraction-benchmark scores \\w+ tokens in 4-gram shingles and averages
+    precision and recall over pages (bench/extraction.py reports both ways); per page, a token
+    bag is the more lenient floor and what these thresholds were set with.
+    """
     pred, true = (
         Counter(predicted.translate(_INVISIBLE).split()),
         Counter(truth.translate(_INVISIBLE).split()),
@@ -406,3 +618,166 @@ def test_shared_page_language(page_id: str) -> None:
     _check(page_id, ok, LANGUAGE_KNOWN_MISSES, "language")
     if page_id in LANGUAGE_KNOWN_MISSES:
         assert language is None
+
+
+# --- new fields over the shared pages ------------------------------------------------------------
+# No upstream truth has outlet, image, modified or access: what is checked here is what the pages
+# themselves declare, read by hand.
+
+OUTLET_KNOWN_ABSENT: dict[str, str] = dict.fromkeys(
+    (
+        "fundus-at-KleineZeitung-2025-06-30",
+        "fundus-de-BoersenZeitung-2024-10-23",
+        "fundus-de-FrankfurterRundschau-2024-04-26",
+        "fundus-de-KlasseGegenKlasse-2026-01-07",
+        "fundus-de-Merkur-2023-04-28",
+        "fundus-de-RBB24-2024-04-25",
+        "fundus-de-Taz-2023-04-28",
+        "fundus-uk-Nature-2026-02-07",
+    ),
+    "the page names no publisher in JSON-LD and has no og:site_name",
+)
+
+# Every page the publisher declares not free to read, and where it says so. Most are metered:
+# readable up to a monthly allowance, which is how these publishers mark them too.
+PAYWALLED: dict[str, str] = {
+    "aeb-f8ff621a0b9b": "Barron's: JSON-LD part .paywall, on the page; article.access=paid",
+    "fundus-ch-NZZ-2024-07-18": "JSON-LD part .nzzinteraction not free",
+    "fundus-de-BoersenZeitung-2024-12-16": "BZ+ box 'Jetzt weiterlesen mit BZ+' (site rule)",
+    "fundus-de-DerFreitag-2025-10-20": "JSON-LD part .o-paywall; article_isPaywalled true",
+    "fundus-de-EuronewsDE-2024-04-30": "JSON-LD part .poool-content wraps the article",
+    "fundus-de-Krautreporter-2024-08-22": "JSON-LD part .json-ld-paywall-marker: paywall box",
+    "fundus-de-SZ-2023-04-28": "article:content_tier metered",
+    "fundus-de-SZ-2024-09-30": "article:content_tier metered",
+    "fundus-uk-TheTelegraph-2024-09-17": "content_tier locked, tmg.premium.state true "
+    "(its JSON-LD says free)",
+    "fundus-us-BusinessInsider-2025-04-01": "JSON-LD part [data-lock-content] not free",
+    "fundus-us-LATimes-2023-06-26": "JSON-LD part .paywall; content_tier metered",
+    "fundus-us-Reuters-2024-03-07": "JSON-LD part not free; content_tier metered",
+    "fundus-us-RollingStone-2024-08-27": "second JSON-LD NewsArticle: part .pmc-paywall",
+    "fundus-us-WashingtonPost-2024-04-26": "JSON-LD part .meteredContent; content_tier metered",
+    "fundus-us-WashingtonTimes-2023-04-28": "article:content_tier metered",
+}
+# Publishers without any paywall: public broadcasters, non-profits, a wire service, satire.
+FREE_PUBLISHERS = frozenset(
+    {
+        *("AFPFaktencheck", "APNews", "BBC", "BR", "Correctiv", "DW", "Hessenschau"),
+        *("KlasseGegenKlasse", "MDR", "NDR", "NetzpolitikOrg", "ORF", "Postillon", "RBB24"),
+        *("SRF", "SportSchau", "Tagesschau", "TheIntercept", "VoiceOfAmerica", "WDR", "ZDF"),
+    }
+)
+
+
+def _fundus_ids() -> list[str]:
+    return [page_id for page_id in _TRUTHS if page_id.startswith("fundus-")]
+
+
+@needs_news
+def test_shared_pages_name_their_outlet() -> None:
+    missing = {page_id for page_id in _fundus_ids() if not _extracted(page_id).outlet}
+    assert missing == set(OUTLET_KNOWN_ABSENT)
+    assert len(_fundus_ids()) - len(missing) >= 126
+
+
+@needs_news
+def test_shared_pages_have_an_absolute_lead_image() -> None:
+    images = {page_id: _extracted(page_id).image for page_id in _TRUTHS}
+    assert {page_id for page_id in _fundus_ids() if not images[page_id]} == {
+        "fundus-us-WorldTruth-2023-04-28"  # declares no image at all
+    }
+    for page_id, image in images.items():
+        assert image is None or urlsplit(image).scheme in ("http", "https"), page_id
+
+
+@needs_news
+def test_shared_pages_modified_is_aware_and_not_before_publication() -> None:
+    with_modified = 0
+    for page_id in _TRUTHS:
+        got = _extracted(page_id)
+        if got.modified is not None:
+            with_modified += 1
+            assert got.modified.tzinfo is not None, page_id
+            assert got.published is not None and got.modified >= got.published, page_id
+    assert with_modified >= 110  # of 152; the rest declare none or one before publication
+
+
+@needs_news
+def test_shared_pages_paywalled_only_where_declared() -> None:
+    flagged = {page_id for page_id in _TRUTHS if _extracted(page_id).paywalled}
+    assert flagged == set(PAYWALLED)
+    free = [page_id for page_id, truth in _TRUTHS.items() if truth["publisher"] in FREE_PUBLISHERS]
+    assert len(free) >= 25
+    assert not flagged & set(free)
+
+
+# --- per-site rules: every rule pinned by a shared page and its expected result ------------------
+
+SITE_FIXTURES = Path(__file__).parent / "fixtures" / "sites"
+
+
+def _site_expectations() -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path.stem, page_id, expected)
+        for path in sorted(SITE_FIXTURES.glob("*.json"))
+        for page_id, expected in json.loads(path.read_text(encoding="utf-8")).items()
+    ]
+
+
+def _site_misses(got: Extracted, page_id: str, expected: dict[str, Any]) -> list[str]:
+    """What differs from the expected result; keys are Extracted fields or text checks."""
+    misses = []
+    for key, want in expected.items():
+        if key == "text_f1_at_least":
+            f1 = _token_f1(got.text, _TRUTHS[page_id]["body"])
+            ok, value = f1 >= want, f"F1 {f1:.3f}"
+        elif key == "text_starts_with":
+            ok, value = got.text.startswith(want), got.text[:60]
+        elif key in ("text_includes", "text_excludes"):
+            found = [part for part in want if part in got.text]
+            ok, value = found == (want if key == "text_includes" else []), found
+        else:
+            value = getattr(got, key)
+            ok = (list(value) if isinstance(value, tuple) else value) == want
+        if not ok:
+            misses.append(f"{key}: want {want!r}, got {value!r}")
+    return misses
+
+
+@pytest.mark.parametrize("module", sites.RULE_MODULES, ids=sites.rule_name)
+def test_every_site_rule_is_pinned_by_an_expected_result(module: ModuleType) -> None:
+    path = SITE_FIXTURES / f"{sites.rule_name(module)}.json"
+    assert path.is_file(), f"site rule {module.__name__} has no expected result {path}"
+    pages = json.loads(path.read_text(encoding="utf-8"))
+    assert pages, f"{path}: no page"
+    if not ARTICLES.is_dir():
+        pytest.skip("../shared/data/news not present (clone outside the workplace)")
+    for page_id in pages:
+        assert sites.rule_for(_TRUTHS[page_id]["url"]) is module.fix, f"{path}: {page_id}"
+    pinned = {urlsplit(_TRUTHS[page_id]["url"]).hostname or "" for page_id in pages}
+    for host in module.HOSTS:
+        assert any(h == host or h.endswith(f".{host}") for h in pinned), f"{host}: no page"
+
+
+def test_site_rules_are_all_registered_once() -> None:
+    assert {path.stem for path in SITE_FIXTURES.glob("*.json")} == {
+        sites.rule_name(module) for module in sites.RULE_MODULES
+    }
+    hosts = [host for module in sites.RULE_MODULES for host in module.HOSTS]
+    assert len(hosts) == len(set(hosts)) == len(sites.RULES)
+    assert sites.rule_for("https://www1.taz.de/a") is sites.RULES["taz.de"]
+    assert sites.rule_for("https://example.org/a") is None
+
+
+@needs_news
+@pytest.mark.parametrize(("rule", "page_id", "expected"), _site_expectations())
+def test_site_rule_fixes_its_page(
+    rule: str, page_id: str, expected: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert not _site_misses(_extracted(page_id), page_id, expected)
+    # The rule must still be needed: generic extraction alone gets this page wrong.
+    monkeypatch.setattr(sites, "RULES", {})
+    truth = _TRUTHS[page_id]
+    generic = extract_article(
+        gzip.decompress((NEWS / truth["html_file"]).read_bytes()), truth["url"]
+    )
+    assert _site_misses(generic, page_id, expected), f"{rule}: generic extraction gets it right"
