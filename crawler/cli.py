@@ -10,6 +10,10 @@ import sys
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crawler.config import Config
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -49,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate the config and print every problem",
         description="Validate the config file; print every problem with its YAML path.",
     )
+    discover = sub.add_parser(
+        "discover",
+        help="find a site's feeds and sitemaps, and say which a `site:` source would use",
+        description="Fetch a homepage, its robots.txt and the usual feed and sitemap paths; "
+        "print what was found and what a `site:` source would poll.",
+    )
+    discover.add_argument("url", metavar="URL", help="the site's homepage")
     extract = sub.add_parser(
         "extract",
         help="extract one page as the pipeline does",
@@ -97,11 +108,13 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "extract":
         return cmd_extract(args.page, args.url, args.json)
 
-    from crawler.config import ConfigError, config_path, load_config
+    from crawler.config import Config, ConfigError, config_path, load_config
 
     path = config_path(args.config)
     try:
-        config = load_config(path)
+        # Discovery needs no config; without one the defaults' limits apply.
+        no_config = args.command == "discover" and not path.exists()
+        config = Config() if no_config else load_config(path)
     except ConfigError as exc:
         print(f"{path}: invalid config:", file=sys.stderr)
         for problem in exc.problems:
@@ -113,6 +126,9 @@ def _main(argv: list[str] | None) -> int:
     from crawler.crawl import run_on_reactor
     from crawler.daemon import run_daemon, run_once
     from crawler.store import StoreError
+
+    if args.command == "discover":
+        return run_on_reactor(lambda: cmd_discover(config, args.url))
 
     async def start() -> int:
         try:
@@ -133,6 +149,43 @@ def _printer() -> Callable[[str], None]:
     return show
 
 
+async def cmd_discover(config: Config, url: str) -> int:
+    from crawler.config import Source
+    from crawler.crawl import Poller, Runtime
+    from crawler.spiders.site import DiscoverSpider
+    from crawler.store import Store
+
+    if not url.startswith(("http://", "https://")):
+        print(f"{url}: not an http(s) URL", file=sys.stderr)
+        return EXIT_FAILED
+    store = Store("sqlite:///:memory:")  # discovery stores nothing
+    runtime = Runtime.from_config(config, store)
+    poller = Poller(runtime)
+    crawler = poller.runner.create_crawler(DiscoverSpider)
+    try:
+        await poller.runner.crawl(crawler, source=Source(name="discover", site=url))
+    finally:
+        runtime.close()
+        store.close()
+    spider = crawler.spider
+    found = getattr(spider, "found", None)
+    if found is None or not found.reachable:
+        reason = getattr(spider, "error", None) or "no answer"
+        print(f"{url}: cannot reach the site ({reason})", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"site {url}")
+    print(f"  feeds: {', '.join(found.feeds) or 'none'}")
+    print(f"  sitemaps: {', '.join(found.sitemaps) or 'none'}")
+    use = found.use
+    if "feeds" in use:
+        print(f"  a site: source polls the feeds {', '.join(use['feeds'])}")
+    elif "sitemaps" in use:
+        print(f"  a site: source polls the sitemaps {', '.join(use['sitemaps'])}")
+    else:
+        print("  a site: source reads the homepage as a listing page")
+    return EXIT_OK
+
+
 def cmd_check_config(config: object) -> int:
     from crawler.config import Config
 
@@ -141,7 +194,7 @@ def cmd_check_config(config: object) -> int:
     print(f"  database: {_printable_db(config.database)}")
     print(f"  {len(config.sources)} sources:")
     for source in config.sources:
-        print(f"    {source.name}: {source.feed} every {config.interval(source):g}s")
+        print(f"    {source.name}: {source.kind} {source.url} every {config.interval(source):g}s")
     print(f"  {len(config.channels)} channels:")
     for name in config.channels:
         print(f"    {name}: {config.channel_label(name)}")

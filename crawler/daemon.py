@@ -13,9 +13,15 @@ from datetime import UTC, datetime
 from alerts.channels import Channels
 from alerts.dispatch import DeliveryReport, Dispatcher
 from alerts.outbox import Backoff
-from crawler.config import Config
+from crawler.config import Config, Source
 from crawler.crawl import Poller, PollResult, Runtime
-from crawler.schedule import DELIVERY_JOB, build_scheduler
+from crawler.schedule import (
+    DELIVERY_JOB,
+    build_scheduler,
+    interval_trigger,
+    next_interval,
+    source_job_id,
+)
 from crawler.store import Store
 
 log = logging.getLogger("newshound")
@@ -47,6 +53,31 @@ class Service:
         self.store.close()
 
 
+def record_poll(service: Service, source: Source, result: PollResult) -> float:
+    """Record a poll's outcome on the source and return its next poll interval: more often
+    after new articles, less often when quiet or failing (crawler.schedule.next_interval)."""
+    config = service.config
+    state = service.store.source_state(source.name)
+    now = datetime.now(UTC)
+    interval = next_interval(
+        state.get("interval") or config.interval(source),
+        new=result.stored,
+        failed=result.error is not None,
+        base=config.interval(source),
+        low=config.poll.min,
+        high=config.poll.max,
+    )
+    service.store.update_source_state(
+        source.name,
+        interval=interval,
+        last_poll_at=now,
+        last_error=result.error,
+        failures=(state.get("failures") or 0) + 1 if result.error else 0,
+        **({"last_new_at": now} if result.stored else {}),
+    )
+    return interval
+
+
 async def run_once(config: Config, show: Callable[[str], None] = print) -> int:
     """Poll every source once, concurrently, then deliver every due alert."""
     service = Service.open(config)
@@ -54,8 +85,10 @@ async def run_once(config: Config, show: Callable[[str], None] = print) -> int:
         sources = config.sources
         show(f"polling {len(sources)} source{'s' if len(sources) != 1 else ''}")
         results: list[PollResult] = []
+        by_name = {s.name: s for s in sources}
         for done in asyncio.as_completed([service.poller.poll(s) for s in sources]):
             result = await done
+            record_poll(service, by_name[result.source], result)
             results.append(result)
             show(f"[{len(results)}/{len(sources)}] {result.summary()}")
         report = await service.dispatcher.deliver_due()
@@ -100,19 +133,32 @@ async def run_daemon(config: Config, stop: asyncio.Event | None = None) -> int:
     service = Service.open(config)
     sources = {s.name: s for s in config.sources}
 
+    intervals = {
+        s.name: service.store.source_state(s.name).get("interval") or config.interval(s)
+        for s in config.sources
+    }
+
     async def poll(name: str) -> PollResult:
         result = await service.poller.poll(sources[name])
         (log.warning if result.error else log.info)("poll %s", result.summary())
+        adapt(name, result)
         if result.alerts:
             # New alerts go out now rather than on the next delivery tick.
             scheduler.modify_job(DELIVERY_JOB, next_run_time=datetime.now(UTC))
         return result
 
+    def adapt(name: str, result: PollResult) -> None:
+        interval = record_poll(service, sources[name], result)
+        if abs(interval - intervals[name]) > 0.05 * intervals[name]:
+            log.info("source %s: next polls every %.0fs", name, interval)
+            scheduler.reschedule_job(source_job_id(name), trigger=interval_trigger(interval))
+        intervals[name] = interval
+
     async def deliver() -> DeliveryReport:
         return await service.dispatcher.deliver_due()
 
     scheduler = build_scheduler(
-        [(s.name, config.interval(s)) for s in config.sources],
+        [(s.name, intervals[s.name]) for s in config.sources],
         poll,
         deliver,
         config.delivery.every,

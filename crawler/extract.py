@@ -1,5 +1,5 @@
-"""Owns turning one fetched HTML page into an article: decoding, body text, the metadata fields
-read by crawler.metadata, and the per-site corrections in crawler.sites."""
+"""Owns turning one fetched HTML page into an article: decoding, body text and dates here, the
+declared fields from crawler.metadata, then the host's correction from crawler.sites."""
 
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ class Extracted:
     language: str | None  # ISO 639-1, lowercase
     text: str  # paragraphs separated by a blank line, without reader comments
     description: str | None
-    modified: datetime | None = None  # timezone-aware, as declared (dateModified, <meta>)
+    modified: datetime | None = None  # timezone-aware; None if undeclared or before published
     image: str | None = None  # absolute http(s) URL of the lead image
     outlet: str | None = None  # the publisher's name, e.g. "Süddeutsche Zeitung"
-    paywalled: bool = False  # the publisher declares the article not free to read
+    paywalled: bool = False  # the publisher declares it not free to read (metered included)
 
 
 class NotAnArticle(ValueError):

@@ -22,18 +22,20 @@ _ARTICLE_TYPES = frozenset(
         *("SocialMediaPosting", "TechArticle", "ScholarlyArticle"),
     }
 )
-_ARTICLES = frozenset({"the", "der", "die", "das", "le", "la", "el", "il"})
+_LEADING_ARTICLES = frozenset({"the", "der", "die", "das", "le", "la", "el", "il"})
+# Host labels that name no site: "www", and the second level of "co.uk", "com.br" ...
+_HOST_NOISE = frozenset({"www", "co", "com", "org", "net", "gov", "ac", "or", "ne"})
 _LANGUAGE_META = ("og:locale", "content-language", "language", "dc.language")
 _AUTHOR_META = ("author", "article:author", "byl", "sailthru.author")
 # Dublin Core and citation metadata write names as "Family, Given".
 _INVERTED_AUTHOR_META = ("dc.creator", "citation_author")
 _OG_IMAGE_META = ("og:image", "og:image:url", "og:image:secure_url")
 _TWITTER_IMAGE_META = ("twitter:image", "twitter:image:src")
-# "metered" and "locked" are the Open Graph content tiers for articles behind a paywall; on the
-# shared pages every publisher that writes `isAccessibleForFree: false` also writes "metered".
+# "metered" and "locked" are the Open Graph content tiers of articles behind a paywall; the LA
+# Times, Reuters and the Washington Post write "metered" beside `isAccessibleForFree: false`.
 _PAYWALL_TIERS = frozenset({"metered", "locked"})
 # Zero-width characters and soft hyphens are invisible yet break word matching downstream.
-INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
 _WS = re.compile(r"\s+")
 AUTHOR_PREFIX = re.compile(r"^(?:von|by|text|autor(?:in)?|author)\s*:?\s+", re.IGNORECASE)
 _AUTHOR_SPLIT = re.compile(r"\s*(?:,|;|\bund\b|\band\b|&)\s*", re.IGNORECASE)
@@ -57,7 +59,8 @@ class Page:
     ld: dict[str, Any]  # the JSON-LD article node, or {}
     ld_nodes: list[dict[str, Any]]
     ld_by_id: dict[str, dict[str, Any]]
-    sites: set[str]  # keys of the names the site goes by: host, og:site_name, publisher
+    publisher: dict[str, Any]  # the article's JSON-LD publisher, references followed, or {}
+    sites: frozenset[str]  # keys of the names the site goes by: host, og:site_name, publisher
 
 
 def read_page(tree: HtmlElement, url: str) -> Page:
@@ -65,9 +68,10 @@ def read_page(tree: HtmlElement, url: str) -> Page:
     by_id = {node["@id"]: node for node in nodes if isinstance(node.get("@id"), str)}
     ld = next((node for node in nodes if _types(node) & _ARTICLE_TYPES), {})
     meta = _meta_tags(tree)
-    page = Page(url, tree, meta, ld, nodes, by_id, set())
-    page.sites.update(_site_names(page))
-    return page
+    publisher = _resolve(by_id, ld.get("publisher"))
+    publisher = publisher if isinstance(publisher, dict) else {}
+    sites = _site_names(url, meta, publisher)
+    return Page(url, tree, meta, ld, nodes, by_id, publisher, sites)
 
 
 def _json_ld_nodes(tree: HtmlElement) -> Iterator[dict[str, Any]]:
@@ -107,12 +111,12 @@ def _meta_tags(tree: HtmlElement) -> dict[str, str]:
     return found
 
 
-def _resolve(page: Page, value: Any) -> Any:
-    """Follow a JSON-LD {"@id": ...} reference to the node it names in the same page."""
+def _resolve(by_id: dict[str, dict[str, Any]], value: Any) -> Any:
+    """The first of a JSON-LD value, a {"@id": ...} reference completed by the node it names."""
     if isinstance(value, list) and value:
         value = value[0]
-    if isinstance(value, dict) and set(value) == {"@id"}:
-        return page.ld_by_id.get(value["@id"], value)
+    if isinstance(value, dict) and isinstance(value.get("@id"), str):
+        return {**by_id.get(value["@id"], {}), **value}
     return value
 
 
@@ -128,7 +132,7 @@ def clean_text(value: str | None, *, unescape: bool = True) -> str | None:
     if unescape:
         # JSON-LD and <meta> values are often HTML-escaped a second time by the CMS.
         value = htmllib.unescape(value)
-    cleaned = _WS.sub(" ", value.translate(INVISIBLE)).strip()
+    cleaned = _WS.sub(" ", value.translate(_INVISIBLE)).strip()
     return cleaned or None
 
 
@@ -152,7 +156,7 @@ def title(page: Page) -> str | None:
     return headline
 
 
-def strip_site_suffix(title: str | None, sites: set[str]) -> str | None:
+def strip_site_suffix(title: str | None, sites: frozenset[str]) -> str | None:
     """Remove trailing " | Outlet", " - Outlet.de" or " - 13.06.2023" segments.
 
     Only segments naming the site (host, og:site_name, publisher) or a date go: a dash inside a
@@ -174,9 +178,8 @@ def outlet(page: Page) -> str | None:
     JSON-LD sometimes names the owner or the blog platform ("Tamedia AG", "Blogger") and
     og:site_name a section ("Security"); the one that matches the host is the outlet.
     """
-    publisher = _resolve(page, page.ld.get("publisher"))
     names = [
-        clean_text(first_str(publisher.get("name"))) if isinstance(publisher, dict) else None,
+        clean_text(first_str(page.publisher.get("name"))),
         clean_text(page.meta.get("og:site_name")),
     ]
     found = [name for name in names if name]
@@ -188,13 +191,13 @@ def outlet(page: Page) -> str | None:
 def _names_host(name: str, labels: list[str]) -> bool:
     words = re.findall(r"\w+", name.casefold())
     spellings = [words]
-    if len(words) > 1 and words[0] in _ARTICLES:  # "The Harbour Ledger" on harbourledger.example
+    if len(words) > 1 and words[0] in _LEADING_ARTICLES:  # "The Harbour Ledger", harbourledger.*
         spellings.append(words[1:])
     return any(
         _spelling_names(_site_key("".join(spelling)), "".join(w[0] for w in spelling), label)
         for spelling in spellings
         for label in labels
-        if len(label) >= 2 and label != "www"
+        if len(label) >= 2 and label not in _HOST_NOISE
     )
 
 
@@ -202,14 +205,11 @@ def _spelling_names(key: str, initials: str, label: str) -> bool:
     return key.startswith(label) or (len(key) >= 3 and label.startswith(key)) or initials == label
 
 
-def _site_names(page: Page) -> set[str]:
-    host = (urlsplit(page.url).hostname or "").removeprefix("www.")
-    names = {host, host.split(".")[0], page.meta.get("og:site_name")}
-    names.add(page.meta.get("application-name"))
-    publisher = _resolve(page, page.ld.get("publisher"))
-    if isinstance(publisher, dict):
-        names.add(first_str(publisher.get("name")))
-    return {key for name in names if name and len(key := _site_key(name)) >= 2}
+def _site_names(url: str, meta: dict[str, str], publisher: dict[str, Any]) -> frozenset[str]:
+    host = (urlsplit(url).hostname or "").removeprefix("www.")
+    names = {host, host.split(".")[0], meta.get("og:site_name"), meta.get("application-name")}
+    names.add(first_str(publisher.get("name")))
+    return frozenset(key for name in names if name and len(key := _site_key(name)) >= 2)
 
 
 def _site_key(name: str) -> str:
@@ -222,7 +222,7 @@ def _site_key(name: str) -> str:
 
 def image(page: Page) -> str | None:
     """The lead image as an absolute http(s) URL: og:image, else JSON-LD image, else Twitter's."""
-    ld_image = _resolve(page, page.ld.get("image"))
+    ld_image = _resolve(page.ld_by_id, page.ld.get("image"))
     if isinstance(ld_image, dict):
         ld_image = first_str(ld_image.get("url")) or first_str(ld_image.get("contentUrl"))
     og = (page.meta.get(key) for key in _OG_IMAGE_META)

@@ -256,7 +256,8 @@ class Store:
                 source_state.update().where(source_state.c.source == source).values(**values)
             )
             if not done.rowcount:
-                conn.execute(insert(source_state).values(source=source, failures=0, **values))
+                row = {"failures": 0, **values, "source": source}
+                conn.execute(insert(source_state).values(**row))
 
     def has_text(self, fingerprint: str) -> bool:
         with self.engine.connect() as conn:

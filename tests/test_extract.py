@@ -66,9 +66,9 @@ def test_fixture_page_gives_expected_fields(name: str) -> None:
         outlet=expected["outlet"],
         paywalled=expected["paywalled"],
     )
-    for field in ("published", "modified"):
-        want = _as_datetime(expected[field])
-        assert getattr(got, field).utcoffset() == (want.utcoffset() if want else None)
+    for field in ("published", "modified"):  # the same instant in the page's own offset
+        value, want = getattr(got, field), _as_datetime(expected[field])
+        assert (value and value.utcoffset()) == (want and want.utcoffset()), field
 
 
 def test_extracted_keeps_its_positional_fields_and_defaults_the_new_ones() -> None:
@@ -727,6 +727,7 @@ def _site_misses(got: Extracted, page_id: str, expected: dict[str, Any]) -> list
     """What differs from the expected result; keys are Extracted fields or text checks."""
     misses = []
     for key, want in expected.items():
+        value: object
         if key == "text_f1_at_least":
             f1 = _token_f1(got.text, _TRUTHS[page_id]["body"])
             ok, value = f1 >= want, f"F1 {f1:.3f}"

@@ -35,6 +35,7 @@ class Discovery:
 
     feeds: list[str] = field(default_factory=list)
     sitemaps: list[str] = field(default_factory=list)
+    reachable: bool = True  # the homepage answered
 
     @property
     def use(self) -> dict[str, list[str]]:
@@ -46,8 +47,8 @@ class Discovery:
             return {"sitemaps": (news or self.sitemaps)[:MAX_SITEMAPS]}
         return {"pages": []}
 
-    def to_json(self) -> dict[str, list[str]]:
-        return {"feeds": self.feeds, "sitemaps": self.sitemaps}
+    def to_json(self) -> dict[str, Any]:
+        return {"feeds": self.feeds, "sitemaps": self.sitemaps, "reachable": self.reachable}
 
 
 def feeds_in_html(response: HtmlResponse) -> list[str]:
@@ -62,6 +63,7 @@ def feeds_in_html(response: HtmlResponse) -> list[str]:
 
 class SiteSpider(FeedSpider, SitemapSpider, PageSpider):
     name = "site"
+    unreachable: str | None = None  # set by fetch() when a site does not answer at all
 
     async def start(self) -> AsyncIterator[Any]:
         state = self.runtime.store.source_state(self.source.name)
@@ -83,7 +85,8 @@ class SiteSpider(FeedSpider, SitemapSpider, PageSpider):
             yield self.index_request(self.source.url, self.parse_listing)
 
     async def fetch(self, url: str) -> Response | None:
-        """One discovery request through the downloader (robots.txt, limits and all)."""
+        """One discovery request through the downloader (robots.txt, limits and all); None
+        unless it answered 200. A network failure is remembered in `unreachable`."""
         request = Request(
             url,
             dont_filter=True,
@@ -96,13 +99,20 @@ class SiteSpider(FeedSpider, SitemapSpider, PageSpider):
             assert self.crawler.engine is not None
             response = await self.crawler.engine.download_async(request)
         except Exception as exc:
-            log.debug("source %s: discovery %s: %s", self.source.name, url, exc)
+            log.debug("source %s: discovery %s: %r", self.source.name, url, exc)
+            self.unreachable = f"{url}: {type(exc).__name__}: {exc}"
             return None
         return response if response.status == 200 else None
 
     async def discover(self) -> Discovery:
         discovery = Discovery()
+        self.unreachable = None
         home = await self.fetch(self.source.url)
+        if self.unreachable:
+            # No answer at all: probing a dozen paths would only wait a dozen times.
+            discovery.reachable = False
+            self.fail(f"site {self.unreachable}")
+            return discovery
         if isinstance(home, HtmlResponse):
             discovery.feeds = feeds_in_html(home)
         parts = urlsplit(self.source.url)
@@ -132,3 +142,15 @@ class SiteSpider(FeedSpider, SitemapSpider, PageSpider):
             len(discovery.sitemaps),
         )
         return discovery
+
+
+class DiscoverSpider(SiteSpider):
+    """Discovery alone, for `newshound discover`: finds, stores nothing, fetches no article."""
+
+    name = "discover"
+    found: Discovery | None = None
+
+    async def start(self) -> AsyncIterator[Any]:
+        self.found = await self.discover()
+        return
+        yield  # an async generator that yields nothing
