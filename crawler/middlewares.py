@@ -65,6 +65,10 @@ def retry_after(value: str | None, now: datetime) -> datetime | None:
     return min(until, now + MAX_RETRY_AFTER)
 
 
+class BackedOff(IgnoreRequest):
+    """The site asked us to wait (Retry-After); the request is for later, not refused."""
+
+
 class RetryAfterMiddleware:
     """Honours 429 and 503 with Retry-After: the site is backed off for every source until
     then, instead of being retried at once."""
@@ -84,7 +88,7 @@ class RetryAfterMiddleware:
         if until <= self.runtime.clock():
             del self.runtime.backoff[host]
             return
-        raise IgnoreRequest(f"{host} asked to wait until {until:%H:%M:%S} UTC (Retry-After)")
+        raise BackedOff(f"{host} asked to wait until {until:%H:%M:%S} UTC (Retry-After)")
 
     def process_response(self, request: Request, response: Response) -> Response:
         if response.status not in (429, 503):
@@ -99,6 +103,6 @@ class RetryAfterMiddleware:
         log.warning(
             "%s answered %d: backing off until %s UTC", host, response.status, f"{until:%H:%M:%S}"
         )
-        raise IgnoreRequest(
+        raise BackedOff(
             f"{host} answered {response.status}, asked to wait until {until:%H:%M:%S} UTC"
         )

@@ -70,6 +70,7 @@ class ExtractPipeline(_Stage):
                 self.runtime.extraction, _extract, item.body, item.url, item.encoding
             )
         except ExtractionFailed as exc:
+            self.runtime.store.remember_skipped([item.feed_url, item.url], "not an article")
             raise NotAnArticle(f"source {item.source}: {item.url}: {exc}") from None
         item.body = b""  # the page is not needed past here; keep memory flat
         return item
@@ -80,6 +81,7 @@ class LanguagePipeline(_Stage):
         assert item.extracted is not None
         language = item.extracted.language
         if item.languages and language and language not in item.languages:
+            self.runtime.store.remember_skipped([item.feed_url, item.url], f"language {language}")
             raise OtherLanguage(f"source {item.source}: {item.url}: language {language}")
         return item
 
@@ -92,6 +94,7 @@ class DedupPipeline(_Stage):
             store.add_alias(item.feed_url, item.url)
             raise Duplicate(f"source {item.source}: {item.feed_url} redirects to a stored article")
         if store.has_text(text_fingerprint(item.extracted.text)):
+            store.remember_skipped([item.feed_url, item.url], "same text as a stored article")
             raise Duplicate(f"source {item.source}: {item.url}: same text as a stored article")
         return item
 
@@ -120,6 +123,11 @@ class StorePipeline(_Stage):
             language=extracted.language,
             text=extracted.text,
             discovered_at=item.discovered_at,
+            modified=extracted.modified,
+            description=extracted.description,
+            image=extracted.image,
+            outlet=extracted.outlet,
+            paywalled=extracted.paywalled,
         )
 
         def alerts(article_id: int) -> list[NewAlert]:
@@ -129,7 +137,7 @@ class StorePipeline(_Stage):
                     topic=topic,
                     title=title or "",
                     url=item.url,
-                    outlet=item.source,
+                    outlet=extracted.outlet or item.source,
                     published=published,
                     terms=hit.terms,
                     snippets=hit.snippets,

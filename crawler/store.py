@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Engine,
     Float,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    false,
     func,
     insert,
     select,
@@ -32,13 +34,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.schema import CreateColumn
 
 from alerts import outbox as outbox_schema
 from alerts.outbox import NewAlert, Outbox, UTCDateTime, utcnow
 
 log = logging.getLogger("newshound.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -57,6 +60,12 @@ articles = Table(
     Column("text_hash", String(64), nullable=False, index=True),
     Column("discovered_at", UTCDateTime, nullable=False),
     Column("stored_at", UTCDateTime, nullable=False),
+    # Schema version 2:
+    Column("modified", UTCDateTime, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("image", String(2048), nullable=True),
+    Column("outlet", String(200), nullable=True),
+    Column("paywalled", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 # Every canonical URL an article is known under (feed link, final URL after redirects):
@@ -66,6 +75,16 @@ article_urls = Table(
     metadata,
     Column("url", String(2048), primary_key=True),
     Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
+)
+
+# URLs seen and skipped for good (no article, another language, refused by robots.txt):
+# like stored ones, never fetched again.
+skipped_urls = Table(
+    "skipped_urls",
+    metadata,
+    Column("url", String(2048), primary_key=True),
+    Column("reason", String(200), nullable=False),
+    Column("skipped_at", UTCDateTime, nullable=False),
 )
 
 # ETag / Last-Modified per fetched index document (feed, sitemap, listing page), so an
@@ -100,8 +119,16 @@ schema_version = Table(
     Column("version", Integer, primary_key=True),
 )
 
+
+def _add_article_details(conn: Connection) -> None:
+    """Version 2: what extraction learnt beyond title, authors and text."""
+    for column in ("modified", "description", "image", "outlet", "paywalled"):
+        ddl = CreateColumn(articles.c[column]).compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE articles ADD COLUMN {ddl}")
+
+
 # version -> step that brings a database from version-1 to version. Append, never edit.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_article_details}
 
 
 class StoreError(Exception):
@@ -119,6 +146,11 @@ class NewArticle:
     language: str | None
     text: str
     discovered_at: datetime
+    modified: datetime | None = None
+    description: str | None = None
+    image: str | None = None
+    outlet: str | None = None
+    paywalled: bool = False
 
 
 def text_fingerprint(text: str) -> str:
@@ -200,8 +232,9 @@ class Store:
         with self.engine.connect() as conn:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
-                query = select(article_urls.c.url).where(article_urls.c.url.in_(chunk))
-                found.update(conn.execute(query).scalars())
+                for table in (article_urls, skipped_urls):
+                    query = select(table.c.url).where(table.c.url.in_(chunk))
+                    found.update(conn.execute(query).scalars())
         return found
 
     def add_alias(self, alias: str, url: str) -> None:
@@ -214,6 +247,14 @@ class Store:
                 conn.execute(
                     self._insert_ignore(article_urls).values(url=alias, article_id=article_id)
                 )
+
+    def remember_skipped(self, urls: Iterable[str], reason: str) -> None:
+        """Remember URLs that lead to no storable article, so they are not fetched again."""
+        now = self.clock()
+        rows = [{"url": u, "reason": reason[:200], "skipped_at": now} for u in dict.fromkeys(urls)]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(self._insert_ignore(skipped_urls), rows)
 
     def _insert_ignore(self, table: Table) -> Any:
         """INSERT that skips rows whose unique key exists (both backends speak ON CONFLICT)."""
@@ -283,6 +324,11 @@ class Store:
             "text_hash": text_fingerprint(article.text),
             "discovered_at": article.discovered_at,
             "stored_at": self.clock(),
+            "modified": article.modified,
+            "description": article.description,
+            "image": article.image,
+            "outlet": article.outlet,
+            "paywalled": article.paywalled,
         }
         with self.engine.begin() as conn:
             article_id = conn.execute(

@@ -190,3 +190,28 @@ def test_sqlite_concurrent_writers_never_see_database_is_locked(tmp_path) -> Non
     assert stores[0].article_count() == 160
     for s in stores:
         s.close()
+
+
+def test_version_1_database_is_upgraded_in_place(database_url: str) -> None:
+    """A database written by schema version 1 gains the version 2 columns, data kept."""
+    store = Store(database_url)
+    url = "https://example.org/old"
+    store.save_article(article(url), alerts_for(url, "chat"))
+    with store.engine.begin() as conn:
+        for column in ("modified", "description", "image", "outlet", "paywalled"):
+            conn.execute(text(f"ALTER TABLE articles DROP COLUMN {column}"))
+        conn.execute(text("UPDATE schema_version SET version = 1"))
+    store.close()
+
+    upgraded = Store(database_url)
+    try:
+        with upgraded.engine.begin() as conn:
+            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == 2
+            row = conn.execute(text("SELECT url, outlet, paywalled FROM articles")).one()
+        assert (row[0], row[1], bool(row[2])) == (url, None, False)
+        new = "https://example.org/new"
+        details = article(new, text_="neu", outlet="Testzeitung", paywalled=True)
+        assert upgraded.save_article(details, alerts_for(new, "chat")) is not None
+        assert upgraded.known_urls([url, new]) == {url, new}
+    finally:
+        upgraded.close()

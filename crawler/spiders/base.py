@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, Spider
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from twisted.python.failure import Failure
 from w3lib.encoding import http_content_type_encoding
@@ -199,11 +200,18 @@ class SourceSpider(Spider):
         )
 
     def article_failed(self, failure: Failure) -> None:
+        from crawler.middlewares import BackedOff
+
         url = getattr(getattr(failure, "request", None), "url", "?")
-        log.warning("source %s: article %s: %s", self.source.name, url, describe_failure(failure))
-        self.article_failures += 1
         stats = self.crawler.stats
         assert stats is not None
+        if failure.check(IgnoreRequest) and not failure.check(BackedOff):
+            # Refused for good (robots.txt): remembered, so never asked for again.
+            self.runtime.store.remember_skipped([url], describe_failure(failure))
+            stats.inc_value("newshound/article_forbidden")
+            return
+        log.warning("source %s: article %s: %s", self.source.name, url, describe_failure(failure))
+        self.article_failures += 1
         stats.inc_value("newshound/article_fetch_error")
 
 
