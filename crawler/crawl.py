@@ -197,6 +197,7 @@ class Poller:
             "article_not_html",
             "article_fetch_error",
             "article_empty",
+            "article_forbidden",
         ):
             if stats.get(f"newshound/{key}"):
                 dropped[key.replace("_", " ")] = int(stats[f"newshound/{key}"])

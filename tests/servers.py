@@ -129,9 +129,8 @@ class NewsSite(_Server):
                 handler.send_header("ETag", etag)
                 handler.end_headers()
                 return
-            ctype = "application/rss+xml" if path.endswith(".xml") else "text/html"
             handler.send_response(200)
-            handler.send_header("Content-Type", f"{ctype}; charset=utf-8")
+            handler.send_header("Content-Type", _content_type(path))
             handler.send_header("Content-Length", str(len(body)))
             handler.send_header("ETag", etag)
             handler.end_headers()
@@ -152,6 +151,18 @@ class NewsSite(_Server):
     def fetched(self, path: str) -> int:
         with self.lock:
             return self.requests.count(path)
+
+
+def _content_type(path: str) -> str:
+    if path == "/feed.xml":
+        return "application/rss+xml; charset=utf-8"
+    if path.endswith(".gz"):
+        return "application/gzip"
+    if path.endswith(".xml"):
+        return "application/xml; charset=utf-8"
+    if path.endswith(".txt"):
+        return "text/plain; charset=utf-8"
+    return "text/html; charset=utf-8"
 
 
 class Receiver(_Server):

@@ -50,8 +50,9 @@ def looks_like_article(url: str) -> bool:
 
 def article_links(response: HtmlResponse, selector: str | None = None) -> list[str]:
     """Canonical URLs of the articles a listing page links, in page order."""
-    host = urlsplit(response.url).hostname or ""
-    site = host.removeprefix("www.")
+    # The whole site, subdomains included (www. dropped); the port stays, as Scrapy's
+    # domain match compares it too.
+    site = urlsplit(response.url).netloc.lower().removeprefix("www.")
     if selector:
         extractor = LinkExtractor(allow_domains=[site], restrict_css=[selector], unique=True)
         links = extractor.extract_links(response)

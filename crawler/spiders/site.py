@@ -120,7 +120,8 @@ class SiteSpider(FeedSpider, SitemapSpider, PageSpider):
         robots = await self.fetch(f"{root}/robots.txt")
         if robots is not None:
             discovery.sitemaps = list(dict.fromkeys(sitemap_urls_from_robots(robots.body, root)))
-        if not discovery.feeds:
+        if not discovery.feeds and not discovery.sitemaps:
+            # Guess only what the site does not declare.
             for path in USUAL_FEEDS:
                 response = await self.fetch(root + path)
                 if (
