@@ -173,8 +173,9 @@ def test_listing_page_with_css_selector(tmp_path: Path, listing_site: NewsSite) 
     ],
 )
 def test_article_like_urls(url: str, article: bool) -> None:
-    from crawler.spiders.page import NOT_ARTICLES
     import re
+
+    from crawler.spiders.page import NOT_ARTICLES
 
     shaped = looks_like_article(url) and not re.search(NOT_ARTICLES, url)
     assert shaped == article
@@ -185,9 +186,9 @@ def test_article_like_urls(url: str, article: bool) -> None:
 
 def test_site_uses_the_feed_its_homepage_announces(tmp_path: Path, fixture_site: NewsSite) -> None:
     fixture_site.extra["/"] = (
-        '<html><head><link rel="alternate" type="application/rss+xml" href="/feed.xml">'
-        "</head><body><p>Start</p></body></html>"
-    ).encode()
+        b'<html><head><link rel="alternate" type="application/rss+xml" href="/feed.xml">'
+        b"</head><body><p>Start</p></body></html>"
+    )
     out = run(tmp_path, {"site": f"{fixture_site.base}/"})
     assert "src: 3 entries, 3 new, 3 stored, 1 alerts" in out
     discover = newshound(tmp_path / "config.yaml", "discover", f"{fixture_site.base}/")
