@@ -75,6 +75,7 @@ def main() -> int:
                         "sources": [{"name": "shared", "feed": f"{site.base}/feed.xml"}],
                         "topics": TOPICS,
                         "limits": {"articles_per_poll": 1000},
+                        "crawl": {"delay": 0},  # a local site needs no politeness delay
                     }
                 )
             )
