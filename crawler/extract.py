@@ -34,6 +34,7 @@ class Extracted:
     image: str | None = None  # absolute http(s) URL of the lead image
     outlet: str | None = None  # the publisher's name, e.g. "Süddeutsche Zeitung"
     paywalled: bool = False  # the publisher declares it not free to read (metered included)
+    canonical: str | None = None  # the page's own rel=canonical / og:url, absolute
 
 
 class NotAnArticle(ValueError):
@@ -132,6 +133,7 @@ def extract_article(html: bytes | str, url: str) -> Extracted:
         image=metadata.image(page),
         outlet=metadata.outlet(page),
         paywalled=metadata.paywalled(page),
+        canonical=metadata.canonical(page),
     )
     if site_rule is not None:
         article = site_rule(page, article)

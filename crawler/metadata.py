@@ -220,6 +220,22 @@ def _site_key(name: str) -> str:
 # --- image and access -----------------------------------------------------------------------
 
 
+def canonical(page: Page) -> str | None:
+    """The address the page names as its own: <link rel=canonical>, else og:url, made absolute.
+
+    An AMP page names its regular version here; redirects and tracking links name the
+    article's real address. Only an http(s) URL with a path is taken: some sites name their
+    homepage, which would make every article the same."""
+    links = page.tree.xpath("//link[@rel='canonical']/@href")
+    for candidate in (*(str(x) for x in links), page.meta.get("og:url")):
+        if isinstance(candidate, str) and candidate.strip():
+            absolute = urljoin(page.url, htmllib.unescape(candidate.strip()))
+            parts = urlsplit(absolute)
+            if parts.scheme in ("http", "https") and parts.path.strip("/"):
+                return absolute
+    return None
+
+
 def image(page: Page) -> str | None:
     """The lead image as an absolute http(s) URL: og:image, else JSON-LD image, else Twitter's."""
     ld_image = _resolve(page.ld_by_id, page.ld.get("image"))

@@ -89,11 +89,18 @@ class LanguagePipeline(_Stage):
 class DedupPipeline(_Stage):
     def process_item(self, item: ArticleItem) -> ArticleItem:
         store = self.runtime.store
-        assert item.extracted is not None
-        if item.url != item.feed_url and store.known_urls([item.url]):
-            store.add_alias(item.feed_url, item.url)
-            raise Duplicate(f"source {item.source}: {item.feed_url} redirects to a stored article")
-        if store.has_text(text_fingerprint(item.extracted.text)):
+        extracted = item.extracted
+        assert extracted is not None
+        # The feed's link was checked before the fetch; the final URL after redirects and
+        # the page's own rel=canonical (an AMP page's regular version, a syndicated copy's
+        # original) may name a stored article too.
+        others = [u for u in (item.url, extracted.canonical) if u and u != item.feed_url]
+        known = store.known_urls(others)
+        if known:
+            first = sorted(known)[0]
+            store.add_alias(item.feed_url, first)
+            raise Duplicate(f"source {item.source}: {item.feed_url} is the stored {first}")
+        if store.has_text(text_fingerprint(extracted.text)):
             store.remember_skipped([item.feed_url, item.url], "same text as a stored article")
             raise Duplicate(f"source {item.source}: {item.url}: same text as a stored article")
         return item
@@ -115,7 +122,7 @@ class StorePipeline(_Stage):
         published = extracted.published or item.entry_published
         article = NewArticle(
             url=item.url,
-            aliases=(item.feed_url,),
+            aliases=tuple(u for u in (item.feed_url, extracted.canonical) if u),
             source=item.source,
             title=title,
             authors=extracted.authors,

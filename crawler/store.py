@@ -38,10 +38,11 @@ from sqlalchemy.schema import CreateColumn
 
 from alerts import outbox as outbox_schema
 from alerts.outbox import NewAlert, Outbox, UTCDateTime, utcnow
+from crawler.urls import identity_url
 
 log = logging.getLogger("newshound.store")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -68,8 +69,9 @@ articles = Table(
     Column("paywalled", Boolean, nullable=False, default=False, server_default=false()),
 )
 
-# Every canonical URL an article is known under (feed link, final URL after redirects):
-# what "already stored, never fetch again" is checked against.
+# Every URL an article is known under (feed link, final URL after redirects, its
+# rel=canonical), as identity keys (crawler.urls.identity_url): what "already stored,
+# never fetch again" is checked against.
 article_urls = Table(
     "article_urls",
     metadata,
@@ -127,8 +129,22 @@ def _add_article_details(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE articles ADD COLUMN {ddl}")
 
 
+def _identity_keys(conn: Connection) -> None:
+    """Version 3: known URLs are kept as identity keys (http/https, www., AMP folded)."""
+    for table, value in ((article_urls, "article_id"), (skipped_urls, "reason")):
+        rows = conn.execute(select(table.c.url, table.c[value])).all()
+        conn.execute(table.delete())
+        keyed = {identity_url(url): other for url, other in rows}
+        if keyed:
+            extra = {"skipped_at": utcnow()} if table is skipped_urls else {}
+            conn.execute(insert(table), [{"url": k, value: v, **extra} for k, v in keyed.items()])
+
+
 # version -> step that brings a database from version-1 to version. Append, never edit.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_article_details}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _add_article_details,
+    3: _identity_keys,
+}
 
 
 class StoreError(Exception):
@@ -226,32 +242,40 @@ class Store:
         self.engine.dispose()
 
     def known_urls(self, urls: Iterable[str]) -> set[str]:
-        """Which of these canonical URLs are stored already (one query per batch)."""
-        wanted = list(dict.fromkeys(urls))
+        """Which of these URLs name an article stored, or a page skipped, already: compared
+        by identity (crawler.urls.identity_url), one query per batch."""
+        by_key: dict[str, list[str]] = {}
+        for url in urls:
+            by_key.setdefault(identity_url(url), []).append(url)
+        keys = list(by_key)
         found: set[str] = set()
         with self.engine.connect() as conn:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
                 for table in (article_urls, skipped_urls):
                     query = select(table.c.url).where(table.c.url.in_(chunk))
-                    found.update(conn.execute(query).scalars())
+                    for key in conn.execute(query).scalars():
+                        found.update(by_key[key])
         return found
 
     def add_alias(self, alias: str, url: str) -> None:
         """Remember that `alias` leads to the stored article at `url`."""
         with self.engine.begin() as conn:
             article_id = conn.execute(
-                select(article_urls.c.article_id).where(article_urls.c.url == url)
+                select(article_urls.c.article_id).where(article_urls.c.url == identity_url(url))
             ).scalar()
             if article_id is not None:
                 conn.execute(
-                    self._insert_ignore(article_urls).values(url=alias, article_id=article_id)
+                    self._insert_ignore(article_urls).values(
+                        url=identity_url(alias), article_id=article_id
+                    )
                 )
 
     def remember_skipped(self, urls: Iterable[str], reason: str) -> None:
         """Remember URLs that lead to no storable article, so they are not fetched again."""
         now = self.clock()
-        rows = [{"url": u, "reason": reason[:200], "skipped_at": now} for u in dict.fromkeys(urls)]
+        keys = dict.fromkeys(identity_url(u) for u in urls)
+        rows = [{"url": key, "reason": reason[:200], "skipped_at": now} for key in keys]
         if rows:
             with self.engine.begin() as conn:
                 conn.execute(self._insert_ignore(skipped_urls), rows)
@@ -336,7 +360,7 @@ class Store:
             ).scalar()
             if article_id is None:
                 return None
-            urls = dict.fromkeys((article.url, *article.aliases))
+            urls = dict.fromkeys(identity_url(u) for u in (article.url, *article.aliases))
             conn.execute(
                 self._insert_ignore(article_urls),
                 [{"url": u, "article_id": article_id} for u in urls],

@@ -62,3 +62,38 @@ def canonical_url(url: str) -> str:
         if tracked:
             url = url_query_cleaner(url, sorted(tracked), remove=True, keep_fragments=True)
     return canonicalize_url(url, keep_fragments=False)
+
+
+_EDITION_HOSTS = re.compile(r"^(?:www\d?|m|mobile|amp)\.", re.IGNORECASE)
+_AMP_PARAMETERS = ("amp", "outputtype", "amp_js_v", "usqp")
+_AMP_SUFFIX = re.compile(r"(?:/amp/?|\.amp|/amp\.html?)$", re.IGNORECASE)
+_AMP_BEFORE_EXTENSION = re.compile(r"\.amp(\.html?)$", re.IGNORECASE)
+
+
+def identity_url(url: str) -> str:
+    """The key an article is known by: its canonical URL with what names the same page
+    another way folded away.
+
+    http and https, www./m./amp. hosts, AMP paths (/amp, .amp.html) and AMP parameters,
+    and a trailing slash all lead to one key. For comparing only: the canonical URL, not
+    this key, is what is fetched and shown.
+    """
+    canonical = canonical_url(url)
+    _, _, rest = canonical.partition("://")
+    host, slash, path = rest.partition("/")
+    host = _EDITION_HOSTS.sub("", host.lower())
+    path, _, query = (slash + path).partition("?")
+    if query:
+        kept = [
+            pair
+            for pair in query.split("&")
+            if pair.partition("=")[0].lower() not in _AMP_PARAMETERS
+        ]
+        query = "&".join(kept)
+    if path.lower().startswith("/amp/"):
+        path = path[4:]
+    path = _AMP_BEFORE_EXTENSION.sub(r"\1", path)
+    path = _AMP_SUFFIX.sub("", path) or "/"
+    if len(path) > 1:
+        path = path.rstrip("/")
+    return f"https://{host}{path}" + (f"?{query}" if query else "")

@@ -206,7 +206,7 @@ def test_version_1_database_is_upgraded_in_place(database_url: str) -> None:
     upgraded = Store(database_url)
     try:
         with upgraded.engine.begin() as conn:
-            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == 2
+            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == 3
             row = conn.execute(text("SELECT url, outlet, paywalled FROM articles")).one()
         assert (row[0], row[1], bool(row[2])) == (url, None, False)
         new = "https://example.org/new"
