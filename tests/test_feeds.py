@@ -141,3 +141,44 @@ def test_sitemap_is_reported_as_no_feed() -> None:
 )
 def test_canonical_url(url: str, canonical: str) -> None:
     assert canonical_url(url) == canonical
+
+
+@pytest.mark.parametrize(
+    ("variants", "key"),
+    [
+        (
+            [
+                "http://www.fr.de/politik/kim-putin-92513541.html",
+                "https://m.fr.de/politik/kim-putin-92513541.html?utm_source=x",
+                "https://amp.fr.de/politik/kim-putin-92513541.html",
+                "https://www.fr.de/politik/kim-putin-92513541.amp.html",
+                "https://www.fr.de/politik/kim-putin-92513541.html/",
+                "https://www.fr.de/politik/kim-putin-92513541.html#kommentare",
+            ],
+            "https://fr.de/politik/kim-putin-92513541.html",
+        ),
+        (
+            [
+                "https://www.spiegel.de/amp/politik/kim-a-1f2e",
+                "https://www.spiegel.de/politik/kim-a-1f2e/amp",
+                "https://www.spiegel.de/politik/kim-a-1f2e?amp=1&outputType=amp",
+                "https://www2.spiegel.de/politik/kim-a-1f2e/",
+            ],
+            "https://spiegel.de/politik/kim-a-1f2e",
+        ),
+    ],
+)
+def test_identity_url_folds_editions_of_one_page(variants: list[str], key: str) -> None:
+    from crawler.urls import identity_url
+
+    assert {identity_url(v) for v in variants} == {key}
+
+
+def test_identity_url_keeps_what_tells_pages_apart() -> None:
+    from crawler.urls import identity_url
+
+    assert identity_url("https://x.de/a?id=1") != identity_url("https://x.de/a?id=2")
+    assert (
+        identity_url("https://x.de/sport/amp-stadion-neu") == "https://x.de/sport/amp-stadion-neu"
+    )
+    assert identity_url("https://news.x.de/a") != identity_url("https://x.de/a")
