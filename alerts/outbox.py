@@ -86,6 +86,10 @@ class NewAlert:
     article_key: str
     content: Mapping[str, Any]
     article_id: int | None = None
+    due_at: datetime | None = None  # first attempt not before (a follow-up note waits)
+    # A note that gathers: when a pending row has this key already, its content becomes
+    # merge(old content, this content) instead of a second row.
+    merge: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -126,23 +130,54 @@ class Outbox:
 
     def enqueue(self, conn: Connection, alerts: Iterable[NewAlert]) -> int:
         now = self.clock()
-        rows = [
-            {
-                "topic": a.topic,
-                "channel": a.channel,
-                "article_key": a.article_key,
-                "article_id": a.article_id,
-                "content": dict(a.content),
-                "status": PENDING,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for a in alerts
-        ]
+        rows = []
+        for a in alerts:
+            if a.merge is not None and self._merge(conn, a):
+                continue
+            rows.append(
+                {
+                    "topic": a.topic,
+                    "channel": a.channel,
+                    "article_key": a.article_key,
+                    "article_id": a.article_id,
+                    "content": dict(a.content),
+                    "status": PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": a.due_at or now,
+                    "created_at": now,
+                }
+            )
         if rows:
             conn.execute(insert(outbox_table), rows)
         return len(rows)
+
+    def _merge(self, conn: Connection, alert: NewAlert) -> bool:
+        """Fold a gathering note into its pending row, if there is one."""
+        assert alert.merge is not None
+        row = conn.execute(
+            select(outbox_table.c.id, outbox_table.c.content, outbox_table.c.status)
+            .where(outbox_table.c.topic == alert.topic)
+            .where(outbox_table.c.channel == alert.channel)
+            .where(outbox_table.c.article_key == alert.article_key)
+        ).first()
+        if row is None:
+            return False
+        if row.status == PENDING:
+            conn.execute(
+                update(outbox_table)
+                .where(outbox_table.c.id == row.id)
+                .values(content=dict(alert.merge(row.content, alert.content)))
+            )
+        return True
+
+    def alerted(self, conn: Connection, key_prefix: str) -> frozenset[tuple[str, str]]:
+        """(topic, channel) pairs that have an alert row whose key is `key_prefix`."""
+        rows = conn.execute(
+            select(outbox_table.c.topic, outbox_table.c.channel).where(
+                outbox_table.c.article_key == key_prefix
+            )
+        )
+        return frozenset((topic, channel) for topic, channel in rows)
 
     def due(self, limit: int = 500) -> list[OutboxRow]:
         """Pending alerts whose next attempt is now or past, oldest first."""

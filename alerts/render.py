@@ -25,9 +25,15 @@ class AlertContent:
     published: datetime | None
     terms: tuple[str, ...]
     snippets: tuple[str, ...]
+    # Other outlets carrying the same story, (outlet, url); with follow_up the alert is a
+    # note about them on a story alerted before, not a new story.
+    also_in: tuple[tuple[str, str], ...] = ()
+    follow_up: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {
+            "also_in": [list(pair) for pair in self.also_in],
+            "follow_up": self.follow_up,
             "topic": self.topic,
             "title": self.title,
             "url": self.url,
@@ -55,7 +61,27 @@ class AlertContent:
             published=when,
             terms=_strings(data, "terms"),
             snippets=_strings(data, "snippets"),
+            also_in=_pairs(data.get("also_in", [])),
+            follow_up=bool(data.get("follow_up", False)),
         )
+
+
+def merge_also_in(old: Mapping[str, object], new: Mapping[str, object]) -> dict[str, object]:
+    """A pending follow-up note with the outlets of another copy added (each once)."""
+    merged = dict(old)
+    pairs = dict.fromkeys(tuple(p) for p in _pairs(old.get("also_in", [])))
+    pairs.update(dict.fromkeys(tuple(p) for p in _pairs(new.get("also_in", []))))
+    merged["also_in"] = [list(p) for p in pairs]
+    return merged
+
+
+def _pairs(value: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(x, str) for x in p)
+        for p in value
+    ):
+        raise ValueError("alert content: 'also_in' must be a list of [outlet, url] pairs")
+    return tuple((str(p[0]), str(p[1])) for p in value)
 
 
 def _string(data: Mapping[str, object], key: str) -> str:
@@ -88,9 +114,16 @@ def render(content: AlertContent) -> Message:
     terms = list(dict.fromkeys(content.terms))  # "Kim Kim" need not say Kim twice
     matched = f"Matched: {', '.join(terms)}" if terms else ""
 
+    outlets = list(dict.fromkeys(outlet for outlet, _ in content.also_in))
+    also = f"Also in: {', '.join(outlets)}" if outlets else ""
+    if content.follow_up:
+        return _follow_up(content, title, outlets)
+
     text_lines = [title, source, "", matched, ""]
     for snippet in content.snippets:
         text_lines += [f"> {highlight(snippet, terms, lambda w: f'*{w}*')}", ""]
+    if also:
+        text_lines += [also, ""]
     text_lines.append(content.url)
 
     link = _href(content.url)
@@ -104,6 +137,8 @@ def render(content: AlertContent) -> Message:
     for snippet in content.snippets:
         marked = highlight(snippet, terms, lambda w: f"<mark>{html.escape(w)}</mark>", html.escape)
         parts.append(f"<blockquote>{marked}</blockquote>")
+    if also:
+        parts.append(f"<p>{html.escape(also)}</p>")
     if content.url:
         url = html.escape(content.url)
         parts.append(f'<p><a href="{link}">{url}</a></p>' if link else f"<p>{url}</p>")
@@ -112,6 +147,28 @@ def render(content: AlertContent) -> Message:
         subject=_subject(content.topic, title),
         text="\n".join(_squeeze(text_lines)).strip() + "\n",
         html="\n".join(parts) + "\n",
+    )
+
+
+def _follow_up(content: AlertContent, title: str, outlets: list[str]) -> Message:
+    """A note on a story alerted before: which further outlets carry it, with their links."""
+    count = len(outlets)
+    headline = f"also in {count} more outlet{'s' if count != 1 else ''}: {title}"
+    text_lines = [f"{title}", f"Also in: {', '.join(outlets)}", ""]
+    text_lines += [f"{outlet}: {url}" for outlet, url in content.also_in]
+    text_lines += ["", f"First alerted: {content.url}"]
+    items = "".join(
+        f'<li>{html.escape(outlet)}: <a href="{_href(url)}">{html.escape(url)}</a></li>'
+        if _href(url)
+        else f"<li>{html.escape(outlet)}: {html.escape(url)}</li>"
+        for outlet, url in content.also_in
+    )
+    link = _href(content.url)
+    first = f'<a href="{link}">{html.escape(title)}</a>' if link else html.escape(title)
+    return Message(
+        subject=_subject(content.topic, headline),
+        text="\n".join(_squeeze(text_lines)).strip() + "\n",
+        html=f"<p>Also in {count} more outlets: <strong>{first}</strong></p><ul>{items}</ul>\n",
     )
 
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import apprise
@@ -273,6 +273,9 @@ class Topic(_Strict):
         BeforeValidator(lambda v: () if v is None else v),
         AfterValidator(lambda names: names or (LOG_CHANNEL,)),
     ] = (LOG_CHANNEL,)
+    # Later copies of a story already alerted: recorded only, or one follow-up note per
+    # `stories.digest_every` listing the new outlets.
+    copies: Literal["silent", "digest"] = "silent"
 
 
 class Delivery(_Strict):
@@ -306,6 +309,13 @@ class Crawl(_Strict):
     concurrency_per_site: Annotated[int, Field(gt=0, le=32)] = 2
 
 
+class Stories(_Strict):
+    """Grouping the same story across outlets."""
+
+    window: Duration = 3 * 86400.0  # how far back a new article is compared
+    digest_every: Duration = 3600.0  # follow-up notes on new copies, at most this often
+
+
 class Poll(_Strict):
     """Bounds for adaptive polling: a busy source is polled more often, a quiet one less."""
 
@@ -331,6 +341,7 @@ class Config(_Strict):
     limits: Limits = Limits()
     crawl: Crawl = Crawl()
     poll: Poll = Poll()
+    stories: Stories = Stories()
 
     @field_validator("database")
     @classmethod
@@ -377,6 +388,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "limits": Limits,
     "crawl": Crawl,
     "poll": Poll,
+    "stories": Stories,
 }
 _ORDER = (
     "path",
@@ -389,6 +401,7 @@ _ORDER = (
     "limits",
     "crawl",
     "poll",
+    "stories",
 )
 Loc = tuple[int | str, ...]
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from alerts.topics import Hit
     from crawler.extract import Extracted
+    from crawler.neardup import Signature
 
 
 @dataclass
@@ -16,7 +17,7 @@ class ArticleItem:
     source: str
     feed_url: str  # canonical URL the feed listed (what "already stored" is checked against)
     url: str  # URL the page was finally fetched from, after redirects
-    body: bytes
+    body: bytes = field(repr=False)  # a page; never in a log line
     encoding: str | None
     discovered_at: datetime
     entry_title: str | None = None
@@ -24,3 +25,5 @@ class ArticleItem:
     languages: tuple[str, ...] = ()  # the source wants only these (empty: all)
     extracted: Extracted | None = None
     hits: list[tuple[str, Hit]] = field(default_factory=list)
+    signature: Signature | None = None  # of the text, for near-duplicate stories
+    story_id: int | None = None  # the stored story this article is a copy of

@@ -26,6 +26,10 @@ ROBOTS_TTL = 24 * 3600.0
 MAX_RETRY_AFTER = timedelta(hours=24)
 
 
+class ForbiddenByRobots(IgnoreRequest):
+    """robots.txt disallows the URL: a refusal for good, not a failure to retry."""
+
+
 class CachedRobotsTxtMiddleware(RobotsTxtMiddleware):
     """Scrapy's robots.txt handling, with each parsed file kept for a day.
 
@@ -40,6 +44,12 @@ class CachedRobotsTxtMiddleware(RobotsTxtMiddleware):
 
     def _remember(self, robotparser: Any, request: Request) -> None:
         self._cache[urlparse_cached(request).netloc] = (robotparser, time.monotonic())
+
+    def process_request_2(self, rp: Any, request: Request) -> None:
+        try:
+            super().process_request_2(rp, request)
+        except IgnoreRequest as exc:
+            raise ForbiddenByRobots(str(exc)) from None
 
     async def robot_parser(self, request: Request) -> Any:
         cached = self._cache.get(urlparse_cached(request).netloc)

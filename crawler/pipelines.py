@@ -4,16 +4,19 @@ reason, so the crawl's stats say per source why items stopped."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Self
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Self
 
 from scrapy.exceptions import DropItem
 
 from alerts.outbox import NewAlert
-from alerts.render import AlertContent
+from alerts.render import AlertContent, merge_also_in
+from crawler import neardup
 from crawler.extract import Extracted, decode_html, extract_article
 from crawler.extract import NotAnArticle as ExtractionFailed
 from crawler.items import ArticleItem
-from crawler.store import NewArticle, text_fingerprint
+from crawler.store import NewArticle, Saved, text_fingerprint
 from crawler.urls import canonical_url
 
 if TYPE_CHECKING:
@@ -66,7 +69,7 @@ class ExtractPipeline(_Stage):
         # Extraction is CPU-bound (~20 ms a page): off the event loop, so the scheduler
         # and deliveries keep their timing during a large crawl.
         try:
-            item.extracted = await asyncio.get_running_loop().run_in_executor(
+            item.extracted, item.signature = await asyncio.get_running_loop().run_in_executor(
                 self.runtime.extraction, _extract, item.body, item.url, item.encoding
             )
         except ExtractionFailed as exc:
@@ -87,23 +90,41 @@ class LanguagePipeline(_Stage):
 
 
 class DedupPipeline(_Stage):
+    """The same article again is dropped; the same story from another outlet goes on, as a
+    copy in that story (item.story_id), so its topics are not alerted twice."""
+
     def process_item(self, item: ArticleItem) -> ArticleItem:
         store = self.runtime.store
         extracted = item.extracted
-        assert extracted is not None
+        assert extracted is not None and item.signature is not None
         # The feed's link was checked before the fetch; the final URL after redirects and
         # the page's own rel=canonical (an AMP page's regular version, a syndicated copy's
-        # original) may name a stored article too.
+        # original) may name a stored article too, as may its exact text.
         others = [u for u in (item.url, extracted.canonical) if u and u != item.feed_url]
-        known = store.known_urls(others)
-        if known:
-            first = sorted(known)[0]
-            store.add_alias(item.feed_url, first)
-            raise Duplicate(f"source {item.source}: {item.feed_url} is the stored {first}")
-        if store.has_text(text_fingerprint(extracted.text)):
-            store.remember_skipped([item.feed_url, item.url], "same text as a stored article")
-            raise Duplicate(f"source {item.source}: {item.url}: same text as a stored article")
+        exact = store.story_by_urls(others) or store.story_by_text(text_fingerprint(extracted.text))
+        if exact is not None:
+            story_id, source, url = exact
+            if source == item.source:
+                store.add_alias(item.feed_url, url)
+                store.remember_skipped([item.feed_url, item.url], f"same article as {url}")
+                raise Duplicate(f"source {item.source}: {item.feed_url} is the stored {url}")
+            item.story_id = story_id
+            return item
+        window = timedelta(seconds=self.runtime.config.stories.window)
+        near = store.find_story(
+            item.signature.to_bytes(),
+            neardup.band_keys(item.signature),
+            since=self.runtime.clock() - window,
+            same=_near_duplicate,
+        )
+        item.story_id = near.story_id if near else None
         return item
+
+
+def _near_duplicate(a: bytes, b: bytes) -> float | None:
+    """Similarity of two stored signatures when they tell the same story, else None."""
+    first, second = neardup.Signature.from_bytes(a), neardup.Signature.from_bytes(b)
+    return neardup.similarity(first, second) if neardup.same_story(first, second) else None
 
 
 class MatchPipeline(_Stage):
@@ -120,6 +141,7 @@ class StorePipeline(_Stage):
         assert extracted is not None
         title = extracted.title or item.entry_title
         published = extracted.published or item.entry_published
+        signature = item.signature
         article = NewArticle(
             url=item.url,
             aliases=tuple(u for u in (item.feed_url, extracted.canonical) if u),
@@ -135,34 +157,70 @@ class StorePipeline(_Stage):
             image=extracted.image,
             outlet=extracted.outlet,
             paywalled=extracted.paywalled,
+            signature=signature.to_bytes() if signature else None,
+            bands=neardup.band_keys(signature) if signature else (),
         )
+        outlet = extracted.outlet or item.source
+        config = self.runtime.config
+        copies = {t.name: t.copies for t in config.topics}
+        alerted = 0
 
-        def alerts(article_id: int) -> list[NewAlert]:
+        def alerts(saved: Saved) -> list[NewAlert]:
+            nonlocal alerted
             out: list[NewAlert] = []
             for topic, hit in item.hits:
-                content: dict[str, Any] = AlertContent(
+                content = AlertContent(
                     topic=topic,
                     title=title or "",
                     url=item.url,
-                    outlet=extracted.outlet or item.source,
+                    outlet=outlet,
                     published=published,
                     terms=hit.terms,
                     snippets=hit.snippets,
-                ).to_json()
-                out.extend(
-                    NewAlert(topic, channel, item.url, content, article_id)
-                    for channel in self.runtime.routes[topic]
                 )
+                for channel in self.runtime.routes[topic]:
+                    if (topic, channel) not in saved.alerted:
+                        out.append(
+                            NewAlert(
+                                topic, channel, saved.story_key, content.to_json(), saved.article_id
+                            )
+                        )
+                        alerted += 1
+                    elif copies.get(topic) == "digest":
+                        out.append(self._copies_note(saved, topic, channel, content))
             return out
 
-        if self.runtime.store.save_article(article, alerts) is None:
+        saved = self.runtime.store.save_article(article, alerts, story_id=item.story_id)
+        if saved is None:
             raise Duplicate(f"source {item.source}: {item.url}: stored meanwhile")
         stats = self.crawler.stats
         assert stats is not None
         stats.inc_value("newshound/stored")
-        stats.inc_value("newshound/alerts", sum(len(self.runtime.routes[t]) for t, _ in item.hits))
+        stats.inc_value("newshound/alerts", alerted)
+        if not saved.first_in_story:
+            stats.inc_value("newshound/copies")
         return item
 
+    def _copies_note(
+        self, saved: Saved, topic: str, channel: str, content: AlertContent
+    ) -> NewAlert:
+        """One follow-up note per story, topic, channel and digest interval, gathering the
+        outlets that carry the story after it was alerted; sent when the interval ends."""
+        every = self.runtime.config.stories.digest_every
+        now = self.runtime.clock().timestamp()
+        bucket = int(now // every)
+        note = replace(content, also_in=((content.outlet, content.url),), follow_up=True)
+        return NewAlert(
+            topic,
+            channel,
+            f"{saved.story_key}:copies:{bucket}",
+            note.to_json(),
+            saved.article_id,
+            due_at=datetime.fromtimestamp((bucket + 1) * every, UTC),
+            merge=merge_also_in,
+        )
 
-def _extract(body: bytes, url: str, encoding: str | None) -> Extracted:
-    return extract_article(decode_html(body, encoding), url)
+
+def _extract(body: bytes, url: str, encoding: str | None) -> tuple[Extracted, neardup.Signature]:
+    extracted = extract_article(decode_html(body, encoding), url)
+    return extracted, neardup.signature(extracted.text)

@@ -13,12 +13,15 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Engine,
     Float,
     ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -29,6 +32,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -42,7 +46,7 @@ from crawler.urls import identity_url
 
 log = logging.getLogger("newshound.store")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -67,6 +71,31 @@ articles = Table(
     Column("image", String(2048), nullable=True),
     Column("outlet", String(200), nullable=True),
     Column("paywalled", Boolean, nullable=False, default=False, server_default=false()),
+    # Schema version 4:
+    Column("story_id", Integer, nullable=True, index=True),
+    Column("signature", LargeBinary, nullable=True),  # crawler.neardup.Signature
+)
+
+# A story: the same news in one or more articles (copies, syndication, light edits).
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("title", Text, nullable=True),
+    Column("first_article_id", Integer, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# LSH band keys of recent articles' signatures: a new article's candidate copies are the
+# articles sharing a key, found by index on disk rather than held in memory.
+article_bands = Table(
+    "article_bands",
+    metadata,
+    Column("band", Integer, nullable=False),
+    Column("key", BigInteger, nullable=False),
+    Column("article_id", Integer, nullable=False),
+    Column("stored_at", UTCDateTime, nullable=False, index=True),
+    Index("ix_article_bands_key", "band", "key"),
 )
 
 # Every URL an article is known under (feed link, final URL after redirects, its
@@ -140,15 +169,46 @@ def _identity_keys(conn: Connection) -> None:
             conn.execute(insert(table), [{"url": k, value: v, **extra} for k, v in keyed.items()])
 
 
+def _add_story_columns(conn: Connection) -> None:
+    """Version 4: articles belong to stories and keep their near-duplicate signature."""
+    for column in ("story_id", "signature"):
+        ddl = CreateColumn(articles.c[column]).compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE articles ADD COLUMN {ddl}")
+    conn.exec_driver_sql("CREATE INDEX ix_articles_story_id ON articles (story_id)")
+
+
 # version -> step that brings a database from version-1 to version. Append, never edit.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_article_details,
     3: _identity_keys,
+    4: _add_story_columns,
 }
 
 
 class StoreError(Exception):
     """The database cannot be used (unreachable, or written by a newer newshound)."""
+
+
+@dataclass(frozen=True)
+class StoryMatch:
+    story_id: int
+    article_id: int
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A stored article, as the alerts built in its transaction need to know it."""
+
+    article_id: int
+    story_id: int
+    first_in_story: bool
+    # (topic, channel) pairs that have an alert for this story already.
+    alerted: frozenset[tuple[str, str]]
+
+    @property
+    def story_key(self) -> str:
+        return f"story:{self.story_id}"
 
 
 @dataclass(frozen=True)
@@ -167,6 +227,8 @@ class NewArticle:
     image: str | None = None
     outlet: str | None = None
     paywalled: bool = False
+    signature: bytes | None = None
+    bands: Sequence[tuple[int, int]] = ()
 
 
 def text_fingerprint(text: str) -> str:
@@ -329,14 +391,97 @@ class Store:
             query = select(articles.c.id).where(articles.c.text_hash == fingerprint).limit(1)
             return conn.execute(query).first() is not None
 
-    def save_article(
-        self, article: NewArticle, alerts: Callable[[int], Iterable[NewAlert]]
-    ) -> int | None:
-        """Store an article and enqueue its alerts in one transaction.
+    def find_story(
+        self,
+        signature: bytes,
+        bands: Sequence[tuple[int, int]],
+        since: datetime,
+        same: Callable[[bytes, bytes], float | None],
+    ) -> StoryMatch | None:
+        """The story of the most similar article stored since `since`, among those sharing
+        an LSH band key; `same` gives the similarity of two signatures, None if too low."""
+        if not bands:
+            return None
+        keys = [(band, key) for band, key in bands]
+        with self.engine.connect() as conn:
+            candidates = conn.execute(
+                select(articles.c.id, articles.c.story_id, articles.c.signature)
+                .where(
+                    articles.c.id.in_(
+                        select(article_bands.c.article_id)
+                        .where(tuple_(article_bands.c.band, article_bands.c.key).in_(keys))
+                        .where(article_bands.c.stored_at >= since)
+                    )
+                )
+                .where(articles.c.signature.is_not(None))
+            ).all()
+        best: StoryMatch | None = None
+        for article_id, story_id, stored in candidates:
+            score = same(signature, stored)
+            if (
+                score is not None
+                and story_id is not None
+                and (best is None or score > best.similarity)
+            ):
+                best = StoryMatch(story_id, article_id, score)
+        return best
 
-        `alerts` gets the new article's id. Returns that id, or None when the URL was
-        stored meanwhile (the unique constraint decides, not a racy read).
+    def story_by_urls(self, urls: Iterable[str]) -> tuple[int, str, str] | None:
+        """(story, source, url) of the stored article one of these URLs names, if any."""
+        keys = [identity_url(u) for u in urls]
+        if not keys:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(articles.c.story_id, articles.c.source, articles.c.url)
+                .join(article_urls, article_urls.c.article_id == articles.c.id)
+                .where(article_urls.c.url.in_(keys))
+                .limit(1)
+            ).first()
+        return (row[0], row[1], row[2]) if row and row[0] is not None else None
+
+    def story_by_text(self, fingerprint: str) -> tuple[int, str, str] | None:
+        """(story, source, url) of a stored article with exactly this text, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(articles.c.story_id, articles.c.source, articles.c.url)
+                .where(articles.c.text_hash == fingerprint)
+                .order_by(articles.c.id)
+                .limit(1)
+            ).first()
+        return (row[0], row[1], row[2]) if row and row[0] is not None else None
+
+    def prune_bands(self, before: datetime) -> int:
+        """Forget band keys older than the comparison window: the table stays bounded."""
+        with self.engine.begin() as conn:
+            done = conn.execute(article_bands.delete().where(article_bands.c.stored_at < before))
+        return int(done.rowcount or 0)
+
+    def story_outlets(self, story_id: int) -> list[tuple[str, str]]:
+        """(outlet, url) of every article of a story, first stored first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(articles.c.outlet, articles.c.source, articles.c.url)
+                .where(articles.c.story_id == story_id)
+                .order_by(articles.c.id)
+            ).all()
+        return [(outlet or source, url) for outlet, source, url in rows]
+
+    def save_article(
+        self,
+        article: NewArticle,
+        alerts: Callable[[Saved], Iterable[NewAlert]],
+        story_id: int | None = None,
+    ) -> Saved | None:
+        """Store an article in its story (a new one unless `story_id` is given) and enqueue
+        its alerts, all in one transaction.
+
+        `alerts` gets the stored article (with the alerts its story has already) and
+        returns what to enqueue. Returns None when the URL was stored meanwhile (the
+        unique constraint decides, not a racy read). Any other failure rolls back the
+        whole transaction and raises.
         """
+        now = self.clock()
         row = {
             "url": article.url,
             "source": article.source,
@@ -347,12 +492,13 @@ class Store:
             "text": article.text,
             "text_hash": text_fingerprint(article.text),
             "discovered_at": article.discovered_at,
-            "stored_at": self.clock(),
+            "stored_at": now,
             "modified": article.modified,
             "description": article.description,
             "image": article.image,
             "outlet": article.outlet,
             "paywalled": article.paywalled,
+            "signature": article.signature,
         }
         with self.engine.begin() as conn:
             article_id = conn.execute(
@@ -360,13 +506,37 @@ class Store:
             ).scalar()
             if article_id is None:
                 return None
+            first = story_id is None
+            if story_id is None:
+                story_id = conn.execute(
+                    insert(stories)
+                    .values(title=article.title, first_article_id=article_id, created_at=now)
+                    .returning(stories.c.id)
+                ).scalar_one()
+            conn.execute(
+                articles.update().where(articles.c.id == article_id).values(story_id=story_id)
+            )
             urls = dict.fromkeys(identity_url(u) for u in (article.url, *article.aliases))
             conn.execute(
                 self._insert_ignore(article_urls),
                 [{"url": u, "article_id": article_id} for u in urls],
             )
-            self.outbox.enqueue(conn, alerts(article_id))
-        return int(article_id)
+            if article.bands:
+                conn.execute(
+                    insert(article_bands),
+                    [
+                        {"band": band, "key": key, "article_id": article_id, "stored_at": now}
+                        for band, key in article.bands
+                    ],
+                )
+            saved = Saved(
+                article_id=int(article_id),
+                story_id=int(story_id),
+                first_in_story=first,
+                alerted=self.outbox.alerted(conn, f"story:{story_id}"),
+            )
+            self.outbox.enqueue(conn, alerts(saved))
+        return saved
 
     def article_count(self) -> int:
         with self.engine.connect() as conn:

@@ -15,7 +15,7 @@ Feed-shaped paths end in .xml, article-shaped ones in .html; the misbehaviour is
     /no-article.html        a page of navigation only
     /malformed.xml /truncated.xml /billion-laughs.xml /xxe.xml
     /feeds/NAME.xml         an RSS feed listing the given paths (add_feed)
-    /shared/NAME            a real feed from ../shared, its article links moved here (add_shared_feed)
+    /shared/NAME            a real feed from ../shared, article links moved here (add_shared_feed)
     /robots.txt             404: everything allowed
     anything else .html     a plain, title-less article whose text names its path
 
@@ -136,6 +136,7 @@ class HostileServer:
 
     def __init__(self, *, secret_file: Path) -> None:
         self.requests: list[str] = []
+        self.sent: dict[str, int] = {}  # body bytes written per huge path
         self.lock = threading.Lock()
         self.closing = threading.Event()
         self.documents: dict[str, tuple[str, bytes]] = {}
@@ -168,14 +169,12 @@ class HostileServer:
         self.documents[f"/feeds/{name}.xml"] = (RSS, rss(name, items))
         return f"{self.base}/feeds/{name}.xml"
 
-    def add_shared_feed(
-        self, name: str, data: bytes, origin: bytes, content_type: str
-    ) -> tuple[str, str]:
+    def add_shared_feed(self, name: str, data: bytes, origin: bytes, content_type: str) -> str:
         """Serve a real feed at /shared/NAME with its `origin` links moved to /NAME/ here, so
-        nothing leaves loopback; returns (feed URL, article URL prefix)."""
-        prefix = f"{self.base}/{name}/"
-        self.documents[f"/shared/{name}"] = (content_type, data.replace(origin, prefix.encode()))
-        return f"{self.base}/shared/{name}", prefix
+        nothing leaves loopback (the bytes are otherwise untouched); returns its URL."""
+        prefix = f"{self.base}/{name}/".encode()
+        self.documents[f"/shared/{name}"] = (content_type, data.replace(origin, prefix))
+        return f"{self.base}/shared/{name}"
 
     def _add_xml_documents(self, secret_file: Path) -> None:
         base = self.base
@@ -198,7 +197,7 @@ class HostileServer:
         self.documents["/truncated.xml"] = (RSS, whole[: second + 20])
         # Nine levels of tenfold expansion: 20 GB of "ha" from one entity reference.
         levels = ['<!ENTITY l0 "hahahahahahahahahaha">']
-        levels += [f'<!ENTITY l{n} "{("&l%d;" % (n - 1)) * 10}">' for n in range(1, 10)]
+        levels += [f'<!ENTITY l{n} "{f"&l{n - 1};" * 10}">' for n in range(1, 10)]
         self.documents["/billion-laughs.xml"] = (
             RSS,
             (
@@ -240,7 +239,7 @@ class HostileServer:
             "/brotli-bomb": lambda: self._send(h, 200, ctype, self._brotli_bomb, encoding="br"),
             "/huge-with-length": lambda: self._huge(h, ctype, chunked=False),
             "/huge-chunked": lambda: self._huge(h, ctype, chunked=True),
-            "/hang": self.closing.wait,
+            "/hang": self._hang,
             "/trickle": lambda: self._trickle(h, ctype),
             "/loop-a": lambda: self._redirect(h, f"/loop-b.{ext}"),
             "/loop-b": lambda: self._redirect(h, f"/loop-a.{ext}"),
@@ -283,6 +282,10 @@ class HostileServer:
         h.send_header("Content-Length", "0")
         h.end_headers()
 
+    def _hang(self) -> None:
+        """The request has been read; no answer ever comes (until the server closes)."""
+        self.closing.wait()
+
     def _huge(self, h: BaseHTTPRequestHandler, ctype: str, *, chunked: bool) -> None:
         """HUGE_SIZE bytes, 64 KiB at a time, until sent or the client hangs up."""
         h.send_response(200)
@@ -294,11 +297,15 @@ class HostileServer:
         h.end_headers()
         chunk = b"<p>" + b"x" * (64 * 1024 - 8) + b"</p>\n\n"
         framed = b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk
-        sent = 0
+        path, sent = h.path, 0
+        with self.lock:
+            self.sent[path] = 0
         while sent < HUGE_SIZE and not self.closing.is_set():
             if not self._write(h, framed):
                 return
             sent += len(chunk)
+            with self.lock:
+                self.sent[path] = sent
         if chunked:
             self._write(h, b"0\r\n\r\n")
         h.close_connection = True

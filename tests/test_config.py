@@ -58,7 +58,8 @@ INVALID = [
         valid(sourcse=[]),
         [
             "sourcse: unknown key"
-            " (known: channels, crawl, database, delivery, every, limits, poll, sources, topics)"
+            " (known: channels, crawl, database, delivery, every, limits, poll, sources, stories,"
+            " topics)"
         ],
     ),
     (
@@ -66,7 +67,7 @@ INVALID = [
         valid(path="/etc/newshound.yaml"),
         [
             "path: unknown key (known: channels, crawl, database, delivery, every, limits, poll,"
-            " sources, topics)"
+            " sources, stories, topics)"
         ],
     ),
     (

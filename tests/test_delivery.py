@@ -59,8 +59,8 @@ def store_with_alerts(tmp_path: Path, channels: list[str], count: int = 1) -> St
         content = {**CONTENT.to_json(), "url": url}
         store.save_article(
             article,
-            lambda aid, url=url, content=content: [
-                NewAlert(CONTENT.topic, ch, url, content, aid) for ch in channels
+            lambda saved, url=url, content=content: [
+                NewAlert(CONTENT.topic, ch, url, content, saved.article_id) for ch in channels
             ],
         )
     return store

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from alerts.outbox import Backoff, NewAlert
-from crawler.store import SCHEMA_VERSION, NewArticle, Store, StoreError
+from crawler.store import SCHEMA_VERSION, NewArticle, Saved, Store, StoreError
 
 
 def article(
@@ -31,9 +31,10 @@ def article(
 
 
 def alerts_for(url: str, *channels: str):
-    def build(article_id: int) -> list[NewAlert]:
+    def build(saved: Saved) -> list[NewAlert]:
         return [
-            NewAlert("kim", ch, url, {"title": "Titel", "url": url}, article_id) for ch in channels
+            NewAlert("kim", ch, url, {"title": "Titel", "url": url}, saved.article_id)
+            for ch in channels
         ]
 
     return build
@@ -76,9 +77,9 @@ def test_failed_alert_enqueue_rolls_back_the_article(database_url: str) -> None:
     try:
         url = "https://example.org/a"
 
-        def broken(article_id: int) -> list[NewAlert]:
+        def broken(saved: Saved) -> list[NewAlert]:
             # The same alert twice violates the outbox's unique key: the transaction fails.
-            return alerts_for(url, "mail", "mail")(article_id)
+            return alerts_for(url, "mail", "mail")(saved)
 
         with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError
             store.save_article(article(url), broken)
@@ -198,7 +199,10 @@ def test_version_1_database_is_upgraded_in_place(database_url: str) -> None:
     url = "https://example.org/old"
     store.save_article(article(url), alerts_for(url, "chat"))
     with store.engine.begin() as conn:
-        for column in ("modified", "description", "image", "outlet", "paywalled"):
+        # Back to the version 1 shape: the columns versions 2 and 4 added are dropped.
+        conn.execute(text("DROP INDEX ix_articles_story_id"))
+        later = ("modified", "description", "image", "outlet", "paywalled", "story_id", "signature")
+        for column in later:
             conn.execute(text(f"ALTER TABLE articles DROP COLUMN {column}"))
         conn.execute(text("UPDATE schema_version SET version = 1"))
     store.close()
@@ -206,7 +210,7 @@ def test_version_1_database_is_upgraded_in_place(database_url: str) -> None:
     upgraded = Store(database_url)
     try:
         with upgraded.engine.begin() as conn:
-            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == 3
+            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION
             row = conn.execute(text("SELECT url, outlet, paywalled FROM articles")).one()
         assert (row[0], row[1], bool(row[2])) == (url, None, False)
         new = "https://example.org/new"

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, Spider
-from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from twisted.python.failure import Failure
 from w3lib.encoding import http_content_type_encoding
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("newshound.crawl")
 
 HTML_TYPES = (b"text/html", b"application/xhtml+xml")
+# Statuses the callbacks see themselves; 3xx are left to RedirectMiddleware (and its limit).
+HANDLED_STATUSES = [304, *range(400, 600)]
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class SourceSpider(Spider):
             headers=headers,
             cb_kwargs=cb_kwargs or {},
             meta={
-                "handle_httpstatus_all": True,
+                "handle_httpstatus_list": HANDLED_STATUSES,
                 "download_maxsize": self.runtime.limits.feed_size,
                 "download_warnsize": self.runtime.limits.feed_size // 2,
             },
@@ -117,7 +118,7 @@ class SourceSpider(Spider):
         return response.body
 
     def index_failed(self, failure: Failure) -> None:
-        url = getattr(getattr(failure, "request", None), "url", self.source.url)
+        url = _listed_url(failure) or self.source.url
         self.fail(f"{self.source.kind} {url}: {describe_failure(failure)}")
 
     # -- articles ----------------------------------------------------------------------
@@ -152,9 +153,12 @@ class SourceSpider(Spider):
                 candidate.url,
                 callback=self.parse_article,
                 errback=self.article_failed,
+                # Listed URLs are deduplicated above; the dupefilter would only drop a
+                # redirect loop's repeat silently, with no errback.
+                dont_filter=True,
                 cb_kwargs={"candidate": candidate, "discovered_at": now},
                 meta={
-                    "handle_httpstatus_all": True,
+                    "handle_httpstatus_list": HANDLED_STATUSES,
                     "download_maxsize": self.runtime.limits.page_size,
                     "download_warnsize": self.runtime.limits.page_size // 2,
                 },
@@ -200,12 +204,12 @@ class SourceSpider(Spider):
         )
 
     def article_failed(self, failure: Failure) -> None:
-        from crawler.middlewares import BackedOff
+        from crawler.middlewares import ForbiddenByRobots
 
-        url = getattr(getattr(failure, "request", None), "url", "?")
+        url = _listed_url(failure) or "?"
         stats = self.crawler.stats
         assert stats is not None
-        if failure.check(IgnoreRequest) and not failure.check(BackedOff):
+        if failure.check(ForbiddenByRobots):
             # Refused for good (robots.txt): remembered, so never asked for again.
             self.runtime.store.remember_skipped([url], describe_failure(failure))
             stats.inc_value("newshound/article_forbidden")
@@ -213,6 +217,14 @@ class SourceSpider(Spider):
         log.warning("source %s: article %s: %s", self.source.name, url, describe_failure(failure))
         self.article_failures += 1
         stats.inc_value("newshound/article_fetch_error")
+
+
+def _listed_url(failure: Failure) -> str | None:
+    """The URL the source listed, not where its redirects ended."""
+    request = getattr(failure, "request", None)
+    if request is None:
+        return None
+    return str((request.meta.get("redirect_urls") or [request.url])[0])
 
 
 def _header(response: Response, name: bytes) -> str | None:
@@ -226,4 +238,10 @@ def describe_failure(failure: Failure) -> str:
     text = str(exc).strip().splitlines()
     message = text[0] if text else ""
     name = type(exc).__name__
+    if not message and name == "DownloadCancelledError":
+        # Scrapy cancels a body past download_maxsize without saying so.
+        request = getattr(failure, "request", None)
+        limit = request.meta.get("download_maxsize") if request is not None else None
+        if limit:
+            message = f"body larger than the size limit ({limit} bytes)"
     return f"{name}: {message}" if message else name

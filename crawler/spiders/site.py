@@ -15,6 +15,7 @@ from scrapy import Request
 from scrapy.http import HtmlResponse, Response
 from scrapy.utils.sitemap import sitemap_urls_from_robots
 
+from crawler.spiders.base import HANDLED_STATUSES
 from crawler.spiders.feed import FeedSpider, parse_feed, response_headers
 from crawler.spiders.page import PageSpider
 from crawler.spiders.sitemap import SitemapSpider, parse_sitemap
@@ -91,7 +92,7 @@ class SiteSpider(FeedSpider, SitemapSpider, PageSpider):
             url,
             dont_filter=True,
             meta={
-                "handle_httpstatus_all": True,
+                "handle_httpstatus_list": HANDLED_STATUSES,
                 "download_maxsize": self.runtime.limits.feed_size,
             },
         )
