@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from alerts.topics import Hit
     from crawler.extract import Extracted
     from crawler.neardup import Signature
+    from crawler.store import StoryHints
 
 
 @dataclass
@@ -26,4 +27,4 @@ class ArticleItem:
     extracted: Extracted | None = None
     hits: list[tuple[str, Hit]] = field(default_factory=list)
     signature: Signature | None = None  # of the text, for near-duplicate stories
-    story_id: int | None = None  # the stored story this article is a copy of
+    story: StoryHints | None = None  # what tells the stored story it may be a copy of

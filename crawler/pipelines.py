@@ -16,7 +16,7 @@ from crawler import neardup
 from crawler.extract import Extracted, decode_html, extract_article
 from crawler.extract import NotAnArticle as ExtractionFailed
 from crawler.items import ArticleItem
-from crawler.store import NewArticle, Saved, text_fingerprint
+from crawler.store import NewArticle, Saved, StoryHints, text_fingerprint
 from crawler.urls import canonical_url
 
 if TYPE_CHECKING:
@@ -90,8 +90,9 @@ class LanguagePipeline(_Stage):
 
 
 class DedupPipeline(_Stage):
-    """The same article again is dropped; the same story from another outlet goes on, as a
-    copy in that story (item.story_id), so its topics are not alerted twice."""
+    """The same article again, from the same source, is dropped; the same story from
+    another outlet goes on and is stored as a copy in that story (see StorePipeline), so
+    its topics are not alerted twice."""
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
         store = self.runtime.store
@@ -101,23 +102,19 @@ class DedupPipeline(_Stage):
         # the page's own rel=canonical (an AMP page's regular version, a syndicated copy's
         # original) may name a stored article too, as may its exact text.
         others = [u for u in (item.url, extracted.canonical) if u and u != item.feed_url]
-        exact = store.story_by_urls(others) or store.story_by_text(text_fingerprint(extracted.text))
-        if exact is not None:
-            story_id, source, url = exact
-            if source == item.source:
-                store.add_alias(item.feed_url, url)
-                store.remember_skipped([item.feed_url, item.url], f"same article as {url}")
-                raise Duplicate(f"source {item.source}: {item.feed_url} is the stored {url}")
-            item.story_id = story_id
-            return item
         window = timedelta(seconds=self.runtime.config.stories.window)
-        near = store.find_story(
-            item.signature.to_bytes(),
-            neardup.band_keys(item.signature),
+        item.story = StoryHints(
+            urls=others,
+            fingerprint=text_fingerprint(extracted.text),
+            signature=item.signature.to_bytes(),
+            bands=neardup.band_keys(item.signature),
             since=self.runtime.clock() - window,
             same=_near_duplicate,
         )
-        item.story_id = near.story_id if near else None
+        exact = store.find_story(replace(item.story, signature=None, bands=()))
+        if exact is not None and exact.source == item.source:
+            store.remember_skipped([item.feed_url, item.url], "same article as a stored one")
+            raise Duplicate(f"source {item.source}: {item.feed_url} is an article stored already")
         return item
 
 
@@ -190,7 +187,7 @@ class StorePipeline(_Stage):
                         out.append(self._copies_note(saved, topic, channel, content))
             return out
 
-        saved = self.runtime.store.save_article(article, alerts, story_id=item.story_id)
+        saved = self.runtime.store.save_article(article, alerts, story=item.story)
         if saved is None:
             raise Duplicate(f"source {item.source}: {item.url}: stored meanwhile")
         stats = self.crawler.stats

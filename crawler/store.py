@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -189,11 +189,27 @@ class StoreError(Exception):
     """The database cannot be used (unreachable, or written by a newer newshound)."""
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class StoryMatch:
     story_id: int
     article_id: int
-    similarity: float
+    similarity: float  # 1.0 for the same URL or the same text
+    source: str
+
+
+@dataclass(frozen=True)
+class StoryHints:
+    """What tells which stored story an article belongs to."""
+
+    urls: Sequence[str] = ()  # URLs the article is known under besides its own listing
+    fingerprint: str = ""  # text_fingerprint() of its text
+    signature: bytes | None = None  # crawler.neardup.Signature.to_bytes()
+    bands: Sequence[tuple[int, int]] = ()
+    since: datetime = _EPOCH
+    same: Callable[[bytes, bytes], float | None] = lambda a, b: None
 
 
 @dataclass(frozen=True)
@@ -391,65 +407,55 @@ class Store:
             query = select(articles.c.id).where(articles.c.text_hash == fingerprint).limit(1)
             return conn.execute(query).first() is not None
 
-    def find_story(
-        self,
-        signature: bytes,
-        bands: Sequence[tuple[int, int]],
-        since: datetime,
-        same: Callable[[bytes, bytes], float | None],
-    ) -> StoryMatch | None:
-        """The story of the most similar article stored since `since`, among those sharing
-        an LSH band key; `same` gives the similarity of two signatures, None if too low."""
-        if not bands:
-            return None
-        keys = [(band, key) for band, key in bands]
+    def find_story(self, hints: StoryHints) -> StoryMatch | None:
         with self.engine.connect() as conn:
-            candidates = conn.execute(
-                select(articles.c.id, articles.c.story_id, articles.c.signature)
-                .where(
-                    articles.c.id.in_(
-                        select(article_bands.c.article_id)
-                        .where(tuple_(article_bands.c.band, article_bands.c.key).in_(keys))
-                        .where(article_bands.c.stored_at >= since)
-                    )
+            return self._find_story(conn, hints)
+
+    def _find_story(self, conn: Connection, hints: StoryHints) -> StoryMatch | None:
+        """The story of a stored article this one is a copy of: one it names by URL, one
+        with exactly its text, else the most similar article stored since `hints.since`
+        among those sharing an LSH band key (`hints.same` judges two signatures)."""
+        keys = [identity_url(u) for u in hints.urls]
+        exact = None
+        if keys:
+            exact = conn.execute(
+                select(articles.c.story_id, articles.c.id, articles.c.source)
+                .join(article_urls, article_urls.c.article_id == articles.c.id)
+                .where(article_urls.c.url.in_(keys))
+                .limit(1)
+            ).first()
+        if exact is None and hints.fingerprint:
+            exact = conn.execute(
+                select(articles.c.story_id, articles.c.id, articles.c.source)
+                .where(articles.c.text_hash == hints.fingerprint)
+                .order_by(articles.c.id)
+                .limit(1)
+            ).first()
+        if exact is not None and exact[0] is not None:
+            return StoryMatch(exact[0], exact[1], 1.0, exact[2])
+        if not hints.bands or hints.signature is None:
+            return None
+        candidates = conn.execute(
+            select(articles.c.id, articles.c.story_id, articles.c.signature, articles.c.source)
+            .where(
+                articles.c.id.in_(
+                    select(article_bands.c.article_id)
+                    .where(tuple_(article_bands.c.band, article_bands.c.key).in_(hints.bands))
+                    .where(article_bands.c.stored_at >= hints.since)
                 )
-                .where(articles.c.signature.is_not(None))
-            ).all()
+            )
+            .where(articles.c.signature.is_not(None))
+        ).all()
         best: StoryMatch | None = None
-        for article_id, story_id, stored in candidates:
-            score = same(signature, stored)
+        for article_id, story_id, stored, source in candidates:
+            score = hints.same(hints.signature, stored)
             if (
                 score is not None
                 and story_id is not None
                 and (best is None or score > best.similarity)
             ):
-                best = StoryMatch(story_id, article_id, score)
+                best = StoryMatch(story_id, article_id, score, source)
         return best
-
-    def story_by_urls(self, urls: Iterable[str]) -> tuple[int, str, str] | None:
-        """(story, source, url) of the stored article one of these URLs names, if any."""
-        keys = [identity_url(u) for u in urls]
-        if not keys:
-            return None
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(articles.c.story_id, articles.c.source, articles.c.url)
-                .join(article_urls, article_urls.c.article_id == articles.c.id)
-                .where(article_urls.c.url.in_(keys))
-                .limit(1)
-            ).first()
-        return (row[0], row[1], row[2]) if row and row[0] is not None else None
-
-    def story_by_text(self, fingerprint: str) -> tuple[int, str, str] | None:
-        """(story, source, url) of a stored article with exactly this text, if any."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(articles.c.story_id, articles.c.source, articles.c.url)
-                .where(articles.c.text_hash == fingerprint)
-                .order_by(articles.c.id)
-                .limit(1)
-            ).first()
-        return (row[0], row[1], row[2]) if row and row[0] is not None else None
 
     def prune_bands(self, before: datetime) -> int:
         """Forget band keys older than the comparison window: the table stays bounded."""
@@ -471,10 +477,11 @@ class Store:
         self,
         article: NewArticle,
         alerts: Callable[[Saved], Iterable[NewAlert]],
-        story_id: int | None = None,
+        story: StoryHints | None = None,
     ) -> Saved | None:
-        """Store an article in its story (a new one unless `story_id` is given) and enqueue
-        its alerts, all in one transaction.
+        """Store an article in its story (found from `story`, else a new one) and enqueue
+        its alerts, all in one transaction, so two copies saved at once cannot both start
+        a story (SQLite's BEGIN IMMEDIATE and a PostgreSQL advisory lock serialise it).
 
         `alerts` gets the stored article (with the alerts its story has already) and
         returns what to enqueue. Returns None when the URL was stored meanwhile (the
@@ -501,6 +508,10 @@ class Store:
             "signature": article.signature,
         }
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7461636)")
+            match = self._find_story(conn, story) if story else None
+            story_id = match.story_id if match else None
             article_id = conn.execute(
                 self._insert_ignore(articles).values(**row).returning(articles.c.id)
             ).scalar()

@@ -43,7 +43,7 @@ class Page:
 class _Server:
     """A ThreadingHTTPServer in a thread; subclasses define handle(handler)."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -56,7 +56,8 @@ class _Server:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.host = host
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
         self.httpd.daemon_threads = True
         self.port = int(self.httpd.server_address[1])
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -64,7 +65,7 @@ class _Server:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
         raise NotImplementedError
@@ -77,14 +78,14 @@ class _Server:
 class NewsSite(_Server):
     """A news site: article pages and an RSS 2.0 feed at /feed.xml listing the published ones."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
         self.pages: dict[str, Page] = {}
         self.in_feed: list[str] = []
         self.requests: list[str] = []
         self.not_modified: list[str] = []
         self.extra: dict[str, bytes] = {}  # other index documents: path -> body
         self.lock = threading.Lock()
-        super().__init__(port)
+        super().__init__(port, host)
 
     def add(self, page: Page, *, listed: bool = True) -> str:
         with self.lock:
