@@ -276,6 +276,9 @@ class Topic(_Strict):
     # Later copies of a story already alerted: recorded only, or one follow-up note per
     # `stories.digest_every` listing the new outlets.
     copies: Literal["silent", "digest"] = "silent"
+    # An article edited after its alert (new headline, or text changed past a threshold):
+    # stored as a revision either way; with "alert" the topic hears of it, saying what changed.
+    on_update: Literal["ignore", "alert"] = "ignore"
 
 
 class Delivery(_Strict):

@@ -136,6 +136,7 @@ class PollResult:
     error: str | None
     seconds: float
     not_modified: bool = False
+    revisions: int = 0
 
     def summary(self) -> str:
         if self.error:
@@ -146,6 +147,8 @@ class PollResult:
             f"{self.source}: {self.entries} entries, {self.new} new, {self.stored} stored, "
             f"{self.alerts} alerts"
         )
+        if self.revisions:
+            text += f", {self.revisions} revised"
         if self.dropped:
             text += " (skipped: " + ", ".join(f"{n} {k}" for k, n in self.dropped.items()) + ")"
         return f"{text} in {self.seconds:.1f}s"
@@ -222,6 +225,7 @@ class Poller:
             error=error,
             seconds=time.monotonic() - started,
             not_modified=bool(getattr(spider, "not_modified", 0)),
+            revisions=int(stats.get("newshound/revisions", 0)),
         )
 
     async def stop(self) -> None:

@@ -24,6 +24,8 @@ class ArticleItem:
     entry_title: str | None = None
     entry_published: datetime | None = None
     languages: tuple[str, ...] = ()  # the source wants only these (empty: all)
+    listed_updated: datetime | None = None  # when the listing said it last changed
+    revision_of: int | None = None  # the stored article this page is a new fetch of
     extracted: Extracted | None = None
     hits: list[tuple[str, Hit]] = field(default_factory=list)
     signature: Signature | None = None  # of the text, for near-duplicate stories

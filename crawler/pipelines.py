@@ -16,7 +16,7 @@ from crawler import neardup
 from crawler.extract import Extracted, decode_html, extract_article
 from crawler.extract import NotAnArticle as ExtractionFailed
 from crawler.items import ArticleItem
-from crawler.store import NewArticle, Saved, StoryHints, text_fingerprint
+from crawler.store import NewArticle, Revision, Saved, StoryHints, text_fingerprint
 from crawler.urls import canonical_url
 
 if TYPE_CHECKING:
@@ -95,6 +95,8 @@ class DedupPipeline(_Stage):
     its topics are not alerted twice."""
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
+        if item.revision_of is not None:
+            return item  # a new fetch of a stored article: StorePipeline compares them
         store = self.runtime.store
         extracted = item.extracted
         assert extracted is not None and item.signature is not None
@@ -116,6 +118,10 @@ class DedupPipeline(_Stage):
             store.remember_skipped([item.feed_url, item.url], "same article as a stored one")
             raise Duplicate(f"source {item.source}: {item.feed_url} is an article stored already")
         return item
+
+
+# Below this estimated Jaccard similarity to the stored version, a text counts as changed.
+REVISION_TEXT_SIMILARITY = 0.9
 
 
 def _near_duplicate(a: bytes, b: bytes) -> float | None:
@@ -156,7 +162,11 @@ class StorePipeline(_Stage):
             paywalled=extracted.paywalled,
             signature=signature.to_bytes() if signature else None,
             bands=neardup.band_keys(signature) if signature else (),
+            listed_updated=item.listed_updated,
         )
+        if item.revision_of is not None:
+            self._store_revision(item, article)
+            return item
         outlet = extracted.outlet or item.source
         config = self.runtime.config
         copies = {t.name: t.copies for t in config.topics}
@@ -197,6 +207,51 @@ class StorePipeline(_Stage):
         if not saved.first_in_story:
             stats.inc_value("newshound/copies")
         return item
+
+    def _store_revision(self, item: ArticleItem, article: NewArticle) -> None:
+        """A stored article fetched again because its listing says it changed: kept as a
+        revision when its headline or (past a threshold) its text did; topics that ask for
+        it (`on_update: alert`) hear what changed."""
+        assert item.revision_of is not None and item.signature is not None
+        new_signature = item.signature
+        on_update = {t.name for t in self.runtime.config.topics if t.on_update == "alert"}
+
+        def changed(old_title: str | None, old_text: str, old_sig: bytes | None) -> str | None:
+            title = " ".join((old_title or "").split()) != " ".join((article.title or "").split())
+            if old_sig is not None:
+                similar = neardup.similarity(neardup.Signature.from_bytes(old_sig), new_signature)
+                text = similar < REVISION_TEXT_SIMILARITY
+            else:
+                text = text_fingerprint(old_text) != text_fingerprint(article.text)
+            return " and ".join(w for w, c in (("title", title), ("text", text)) if c) or None
+
+        def alerts(revision: Revision) -> list[NewAlert]:
+            was = f"Updated ({revision.changed} changed)"
+            if "title" in revision.changed and revision.old_title:
+                was += f"; the headline was: {revision.old_title}"
+            out = []
+            for topic, hit in item.hits:
+                if topic not in on_update:
+                    continue
+                content = AlertContent(
+                    topic=topic,
+                    title=article.title or "",
+                    url=item.url,
+                    outlet=article.outlet or item.source,
+                    published=article.modified or article.published,
+                    terms=hit.terms,
+                    snippets=(was, *hit.snippets),
+                ).to_json()
+                out += [
+                    NewAlert(topic, ch, revision.key, content, revision.article_id)
+                    for ch in self.runtime.routes[topic]
+                ]
+            return out
+
+        revision = self.runtime.store.save_revision(item.revision_of, article, changed, alerts)
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.inc_value("newshound/revisions" if revision else "newshound/unchanged")
 
     def _copies_note(
         self, saved: Saved, topic: str, channel: str, content: AlertContent

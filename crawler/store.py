@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -46,7 +46,7 @@ from crawler.urls import identity_url
 
 log = logging.getLogger("newshound.store")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -74,6 +74,20 @@ articles = Table(
     # Schema version 4:
     Column("story_id", Integer, nullable=True, index=True),
     Column("signature", LargeBinary, nullable=True),  # crawler.neardup.Signature
+    # Schema version 5: when the listing (feed, sitemap) said it last changed.
+    Column("listed_updated", UTCDateTime, nullable=True),
+)
+
+# Earlier versions of edited articles: what an article said before each change.
+article_revisions = Table(
+    "article_revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("article_id", Integer, nullable=False, index=True),
+    Column("title", Text, nullable=True),  # before the change
+    Column("text", Text, nullable=False),  # before the change
+    Column("changed", String(40), nullable=False),  # "title", "text" or "title and text"
+    Column("revised_at", UTCDateTime, nullable=False),
 )
 
 # A story: the same news in one or more articles (copies, syndication, light edits).
@@ -177,11 +191,18 @@ def _add_story_columns(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_articles_story_id ON articles (story_id)")
 
 
+def _add_listed_updated(conn: Connection) -> None:
+    """Version 5: articles remember when their listing last said they changed."""
+    ddl = CreateColumn(articles.c.listed_updated).compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE articles ADD COLUMN {ddl}")
+
+
 # version -> step that brings a database from version-1 to version. Append, never edit.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_article_details,
     3: _identity_keys,
     4: _add_story_columns,
+    5: _add_listed_updated,
 }
 
 
@@ -227,6 +248,24 @@ class Saved:
         return f"story:{self.story_id}"
 
 
+# A listing's "updated" time must be this much later than what was fetched to count as a
+# change: feeds round times and restate them.
+REVISION_SLACK = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Revision:
+    article_id: int
+    story_id: int
+    revision_id: int
+    changed: str
+    old_title: str | None
+
+    @property
+    def key(self) -> str:
+        return f"story:{self.story_id}:revision:{self.revision_id}"
+
+
 @dataclass(frozen=True)
 class NewArticle:
     url: str
@@ -245,6 +284,7 @@ class NewArticle:
     paywalled: bool = False
     signature: bytes | None = None
     bands: Sequence[tuple[int, int]] = ()
+    listed_updated: datetime | None = None
 
 
 def text_fingerprint(text: str) -> str:
@@ -457,6 +497,91 @@ class Store:
                 best = StoryMatch(story_id, article_id, score, source)
         return best
 
+    def revisions_due(self, listed: Sequence[tuple[str, datetime]]) -> dict[str, int]:
+        """Of these (URL, listed as changed at) pairs for stored articles, those whose
+        listing changed after the article was fetched: URL -> article id."""
+        if not listed:
+            return {}
+        by_key = {identity_url(url): (url, when) for url, when in listed}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    article_urls.c.url,
+                    articles.c.id,
+                    articles.c.listed_updated,
+                    articles.c.published,
+                    articles.c.stored_at,
+                )
+                .join(articles, articles.c.id == article_urls.c.article_id)
+                .where(article_urls.c.url.in_(list(by_key)))
+            ).all()
+        due: dict[str, int] = {}
+        for key, article_id, listed_updated, published, stored_at in rows:
+            url, when = by_key[key]
+            seen = listed_updated or published or stored_at
+            if when > seen + REVISION_SLACK:
+                due[url] = int(article_id)
+        return due
+
+    def save_revision(
+        self,
+        article_id: int,
+        new: NewArticle,
+        changed: Callable[[str | None, str, bytes | None], str | None],
+        alerts: Callable[[Revision], Iterable[NewAlert]],
+    ) -> Revision | None:
+        """Record a new fetch of a stored article. `changed(old title, old text, old
+        signature)` says what changed ("title", "text", ...) or None; when something did,
+        the old version is kept as a revision, the article updated and `alerts` enqueued."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            old = conn.execute(
+                select(
+                    articles.c.title, articles.c.text, articles.c.signature, articles.c.story_id
+                ).where(articles.c.id == article_id)
+            ).first()
+            if old is None:
+                return None
+            what = changed(old.title, old.text, old.signature)
+            update_values: dict[str, Any] = {"listed_updated": new.listed_updated}
+            if what is None:
+                conn.execute(
+                    articles.update().where(articles.c.id == article_id).values(**update_values)
+                )
+                return None
+            revision_id = conn.execute(
+                insert(article_revisions)
+                .values(
+                    article_id=article_id,
+                    title=old.title,
+                    text=old.text,
+                    changed=what,
+                    revised_at=now,
+                )
+                .returning(article_revisions.c.id)
+            ).scalar_one()
+            conn.execute(
+                articles.update()
+                .where(articles.c.id == article_id)
+                .values(
+                    title=new.title,
+                    text=new.text,
+                    text_hash=text_fingerprint(new.text),
+                    signature=new.signature,
+                    modified=new.modified,
+                    **update_values,
+                )
+            )
+            revision = Revision(
+                article_id=article_id,
+                story_id=int(old.story_id or 0),
+                revision_id=int(revision_id),
+                changed=what,
+                old_title=old.title,
+            )
+            self.outbox.enqueue(conn, alerts(revision))
+        return revision
+
     def prune_bands(self, before: datetime) -> int:
         """Forget band keys older than the comparison window: the table stays bounded."""
         with self.engine.begin() as conn:
@@ -506,6 +631,7 @@ class Store:
             "outlet": article.outlet,
             "paywalled": article.paywalled,
             "signature": article.signature,
+            "listed_updated": article.listed_updated,
         }
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":

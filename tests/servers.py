@@ -38,6 +38,7 @@ class Page:
     title: str
     published: datetime
     content_type: str = "text/html; charset=utf-8"
+    updated: datetime | None = None  # announced in the feed as atom:updated
 
 
 class _Server:
@@ -105,10 +106,16 @@ class NewsSite(_Server):
                 f"<link>{self.base}{path}?utm_source=rss&amp;utm_medium=feed</link>"
                 f"<guid isPermaLink='false'>{html.escape(path)}</guid>"
                 f"<pubDate>{format_datetime(page.published)}</pubDate>"
-                "</item>"
+                + (
+                    f"<atom:updated>{page.updated.isoformat()}</atom:updated>"
+                    if page.updated
+                    else ""
+                )
+                + "</item>"
             )
         return (
-            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+            '<?xml version="1.0" encoding="utf-8"?>'
+            '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel>'
             f"<title>Test site {self.port}</title><link>{self.base}/</link>"
             f"<description>test</description>{''.join(items)}</channel></rss>"
         ).encode()

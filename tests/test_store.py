@@ -199,9 +199,18 @@ def test_version_1_database_is_upgraded_in_place(database_url: str) -> None:
     url = "https://example.org/old"
     store.save_article(article(url), alerts_for(url, "chat"))
     with store.engine.begin() as conn:
-        # Back to the version 1 shape: the columns versions 2 and 4 added are dropped.
+        # Back to the version 1 shape: the columns later versions added are dropped.
         conn.execute(text("DROP INDEX ix_articles_story_id"))
-        later = ("modified", "description", "image", "outlet", "paywalled", "story_id", "signature")
+        later = (
+            "modified",
+            "description",
+            "image",
+            "outlet",
+            "paywalled",
+            "story_id",
+            "signature",
+            "listed_updated",
+        )
         for column in later:
             conn.execute(text(f"ALTER TABLE articles DROP COLUMN {column}"))
         conn.execute(text("UPDATE schema_version SET version = 1"))
@@ -210,7 +219,8 @@ def test_version_1_database_is_upgraded_in_place(database_url: str) -> None:
     upgraded = Store(database_url)
     try:
         with upgraded.engine.begin() as conn:
-            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION
+            version = conn.execute(text("SELECT version FROM schema_version")).scalar()
+            assert version == SCHEMA_VERSION
             row = conn.execute(text("SELECT url, outlet, paywalled FROM articles")).one()
         assert (row[0], row[1], bool(row[2])) == (url, None, False)
         new = "https://example.org/new"

@@ -191,3 +191,60 @@ def test_related_but_different_stories_are_alerted_separately(
     result = newshound(config, "once")
     assert result.returncode == 0, result.stderr
     assert len(receiver.wait_for(2)) == 2
+
+
+def test_edited_article_is_a_revision_and_alerts_only_topics_that_ask(
+    tmp_path: Path, fixture_site: NewsSite, receiver: Receiver
+) -> None:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    path = "/news/01-kim-putin-gipfel.html"
+    config = write_config(
+        tmp_path,
+        {
+            "sources": [{"name": "t", "feed": f"{fixture_site.base}/feed.xml"}],
+            "channels": {"hook": f"json://127.0.0.1:{receiver.port}/in"},
+            "topics": [
+                {"name": "updates", "query": "Kim Putin", "notify": ["hook"], "on_update": "alert"},
+                {"name": "quiet", "query": "Wladiwostok", "notify": ["hook"]},
+            ],
+        },
+    )
+    original = fixture_site.pages[path]
+    fixture_site.pages[path] = replace(original, updated=original.published)
+    assert newshound(config, "once").returncode == 0
+    assert len(receiver.wait_for(2)) == 2
+
+    # The outlet rewrites the headline and says so in its feed.
+    edited = original.body.replace(
+        b"Gipfel in Wladiwostok: Kim und Putin verhandeln \xc3\xbcber Waffen",
+        b"Kim und Putin besiegeln Waffendeal in Wladiwostok",
+    )
+    fixture_site.pages[path] = replace(
+        original, body=edited, updated=original.published + timedelta(hours=2)
+    )
+    second = newshound(config, "once")
+    assert second.returncode == 0, second.stderr
+    assert "1 revised" in second.stdout, second.stdout
+    receiver.wait_for(3)
+    time.sleep(1)
+    assert len(receiver.posts) == 3, [p["title"] for p in receiver.posts]
+    update = receiver.posts[2]
+    assert (
+        update["title"] == "[newshound] updates: Kim und Putin besiegeln Waffendeal in Wladiwostok"
+    )
+    assert "Updated (title changed); the headline was: Gipfel in Wladiwostok" in update["message"]
+    assert fixture_site.fetched(path) == 2
+
+    # Unchanged since: not fetched again, nothing sent.
+    third = newshound(config, "once")
+    assert third.returncode == 0
+    time.sleep(0.5)
+    assert len(receiver.posts) == 3 and fixture_site.fetched(path) == 2
+    with sqlite3.connect(tmp_path / "newshound.db") as db:
+        [(title, changed)] = db.execute("SELECT title, changed FROM article_revisions").fetchall()
+    assert (title, changed) == (
+        "Gipfel in Wladiwostok: Kim und Putin verhandeln über Waffen",
+        "title",
+    )

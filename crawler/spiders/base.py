@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,8 @@ class Candidate:
     title: str | None = None
     published: datetime | None = None
     language: str | None = None
+    updated: datetime | None = None  # when the listing says the article last changed
+    revision_of: int | None = None  # the stored article this is a new fetch of
 
 
 class SourceSpider(Spider):
@@ -140,6 +142,12 @@ class SourceSpider(Spider):
         wanted = [c for c in listed if self.wanted(c)]
         known = self.runtime.store.known_urls(c.url for c in wanted)
         fresh = [c for c in wanted if c.url not in known]
+        # A stored article the listing says changed since it was fetched: fetched again,
+        # as a possible revision, after the new ones.
+        revised = self.runtime.store.revisions_due(
+            [(c.url, c.updated) for c in wanted if c.url in known and c.updated]
+        )
+        fresh += [replace(c, revision_of=revised[c.url]) for c in wanted if c.url in revised]
         if self._budget is None:
             self._budget = self.runtime.articles_per_poll
         if len(fresh) > self._budget:
@@ -200,6 +208,8 @@ class SourceSpider(Spider):
             discovered_at=discovered_at,
             entry_title=candidate.title,
             entry_published=candidate.published,
+            listed_updated=candidate.updated,
+            revision_of=candidate.revision_of,
             languages=self.source.language,
         )
 

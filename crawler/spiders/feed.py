@@ -33,16 +33,20 @@ def parse_feed(body: bytes, headers: dict[str, str] | None = None) -> tuple[list
         if not link:
             continue
         url = canonical_url(link)
-        stamp = entry.get("published_parsed") or entry.get("updated_parsed")
-        published = datetime.fromtimestamp(calendar.timegm(stamp), UTC) if stamp else None
+        published = _when(entry.get("published_parsed") or entry.get("updated_parsed"))
+        updated = _when(entry.get("updated_parsed")) if "updated_parsed" in entry else None
         title = (entry.get("title") or "").strip() or None
-        entries.setdefault(url, Candidate(url, title, published, language))
+        entries.setdefault(url, Candidate(url, title, published, language, updated))
     problem = ""
     if not entries and not parsed.get("version"):
         # A feed with no items is fine; a page that is no feed at all is a broken source.
         exc = parsed.get("bozo_exception")
         problem = "not an RSS, RDF or Atom feed" + (f" ({exc})" if exc else "")
     return list(entries.values()), problem
+
+
+def _when(stamp: Any) -> datetime | None:
+    return datetime.fromtimestamp(calendar.timegm(stamp), UTC) if stamp else None
 
 
 def response_headers(response: Response) -> dict[str, str]:

@@ -27,6 +27,7 @@ class SitemapEntry:
     date: datetime | None  # news:publication_date, else lastmod
     title: str | None = None
     language: str | None = None
+    lastmod: datetime | None = None
 
 
 def _date(text: str | None) -> datetime | None:
@@ -73,6 +74,7 @@ def parse_sitemap(body: bytes) -> tuple[str, list[SitemapEntry]]:
                         date=_date(fields.get("publication_date")) or _date(fields.get("lastmod")),
                         title=fields.get("title") or None,
                         language=(fields.get("language") or "")[:2].lower() or None,
+                        lastmod=_date(fields.get("lastmod")),
                     )
                 )
             elem.clear()
@@ -120,7 +122,7 @@ class SitemapSpider(SourceSpider):
         # An entry without any date cannot be shown to be recent: a plain sitemap of a whole
         # site would otherwise be fetched page by page, years back.
         yield from self.article_requests(
-            Candidate(canonical_url(e.url), e.title, e.date, e.language)
+            Candidate(canonical_url(e.url), e.title, e.date, e.language, e.lastmod)
             for e in recent
             if e.date is not None
         )
