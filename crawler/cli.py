@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newshound",
         description="Media monitoring: poll news sources, match topics, alert chat and email.",
-        epilog="Exit codes: 0 ok, 1 failed, 2 invalid config or usage, 3 database unusable.",
+        epilog="Exit codes: 0 ok, 1 failed, 2 invalid config or usage, 3 database unusable, "
+        "4 another daemon runs on the database.",
     )
     parser.add_argument(
         "--config",

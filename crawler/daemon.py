@@ -15,6 +15,7 @@ from alerts.dispatch import DeliveryReport, Dispatcher
 from alerts.outbox import Backoff
 from crawler.config import Config, Source
 from crawler.crawl import Poller, PollResult, Runtime
+from crawler.lock import AlreadyRunning, DaemonLock
 from crawler.schedule import (
     DELIVERY_JOB,
     build_scheduler,
@@ -25,6 +26,8 @@ from crawler.schedule import (
 from crawler.store import Store
 
 log = logging.getLogger("newshound")
+
+EXIT_ALREADY_RUNNING = 4
 
 
 @dataclass
@@ -131,6 +134,13 @@ async def run_daemon(config: Config, stop: asyncio.Event | None = None) -> int:
         loop.add_signal_handler(signum, on_signal, signum)
 
     service = Service.open(config)
+    lock = DaemonLock(service.store.engine)
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        log.error("%s", exc)
+        service.close()
+        return EXIT_ALREADY_RUNNING
     sources = {s.name: s for s in config.sources}
 
     intervals = {
@@ -182,6 +192,7 @@ async def run_daemon(config: Config, stop: asyncio.Event | None = None) -> int:
         except TimeoutError:
             log.warning("a delivery was still under way at stop; it will be retried on start")
         scheduler.shutdown(wait=False)
+        lock.release()
         service.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

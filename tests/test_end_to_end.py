@@ -232,3 +232,21 @@ def test_readme_config_example_is_valid(tmp_path: Path) -> None:
     config = parse_config(yaml.safe_load(snippet), path=tmp_path / "config.yaml", env=env)
     assert [t.notify for t in config.topics] == [("team-chat", "desk-mail")]
     assert config.limits.articles_per_poll == 100
+
+
+def test_second_daemon_on_the_same_database_says_so_and_exits(
+    tmp_path: Path, fixture_site: NewsSite
+) -> None:
+    config = config_for(tmp_path, fixture_site, {})
+    log = tmp_path / "first.log"
+    first = start_daemon(config, log)
+    try:
+        deadline = time.monotonic() + 30
+        while "newshound running" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        second = newshound(config, "run", timeout=60)
+        assert second.returncode == 4
+        assert f"another newshound (pid {first.pid}) is running on database" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=15) == 0

@@ -229,3 +229,21 @@ def test_version_1_database_is_upgraded_in_place(database_url: str) -> None:
         assert upgraded.known_urls([url, new]) == {url, new}
     finally:
         upgraded.close()
+
+
+def test_one_daemon_per_database(database_url: str) -> None:
+    from crawler.lock import AlreadyRunning, DaemonLock
+
+    first, second = Store(database_url), Store(database_url)
+    try:
+        held = DaemonLock(first.engine)
+        held.acquire()
+        with pytest.raises(AlreadyRunning, match="another newshound"):
+            DaemonLock(second.engine).acquire()
+        held.release()
+        again = DaemonLock(second.engine)
+        again.acquire()  # free once released
+        again.release()
+    finally:
+        first.close()
+        second.close()
