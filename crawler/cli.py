@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="poll every source once, deliver every due alert, exit",
         description="One pass over every source, then deliver every due alert, then exit.",
     )
+    status = sub.add_parser(
+        "status",
+        help="how each source, channel and topic is doing (reads the database)",
+        description="Per source the last poll, its result, new articles in 24 h, the next "
+        "poll and the last error; per channel the queue and the last delivery; per topic "
+        "the alerts in 24 h. Works while the daemon runs.",
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_parser(
         "check-config",
         help="validate the config and print every problem",
@@ -123,6 +131,15 @@ def _main(argv: list[str] | None) -> int:
         return EXIT_CONFIG
     if args.command == "check-config":
         return cmd_check_config(config)
+    if args.command == "status":
+        from crawler import status
+        from crawler.store import StoreError
+
+        try:
+            return status.run(config, args.json)
+        except StoreError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_DATABASE
 
     from crawler.crawl import run_on_reactor
     from crawler.daemon import run_daemon, run_once

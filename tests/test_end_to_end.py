@@ -250,3 +250,38 @@ def test_second_daemon_on_the_same_database_says_so_and_exits(
     finally:
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=15) == 0
+
+
+def test_status_reports_sources_channels_and_topics(
+    tmp_path: Path, fixture_site: NewsSite, receiver: Receiver
+) -> None:
+    import json
+
+    config = config_for(
+        tmp_path,
+        fixture_site,
+        {"team-hook": f"json://newshound:SEKRETPW@127.0.0.1:{receiver.port}/hook"},
+    )
+    data = write_config(
+        tmp_path,
+        {
+            **__import__("yaml").safe_load(config.read_text()),
+            "sources": [
+                {"name": "testzeitung", "feed": f"{fixture_site.base}/feed.xml"},
+                {"name": "gone", "feed": f"http://127.0.0.1:{free_port()}/feed.xml"},
+            ],
+        },
+    )
+    assert newshound(data, "once").returncode == 0
+    result = newshound(data, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    by_name = {s["name"]: s for s in status["sources"]}
+    assert by_name["testzeitung"]["result"] == "ok"
+    assert by_name["testzeitung"]["articles_24h"] == 3
+    assert by_name["gone"]["result"] == "failed" and "refused" in by_name["gone"]["last_error"]
+    [hook] = [c for c in status["channels"] if c["name"] == "team-hook"]
+    assert (hook["sent"], hook["pending"]) == (1, 0) and hook["last_delivery"]
+    assert status["topics"] == [{"name": "kim-putin-waffen", "alerts_24h": 1}]
+    text = newshound(data, "status")
+    assert "testzeitung" in text.stdout and "SEKRETPW" not in text.stdout + result.stdout
