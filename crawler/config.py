@@ -133,6 +133,15 @@ def _language(code: str) -> str:
     return code.strip().lower()
 
 
+def _listen_address(value: object) -> str | None:
+    if value is False or value is None:
+        return None
+    host, _, port = str(value).rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise _problem(f"{value!r} is not host:port (example: 127.0.0.1:8787), or false")
+    return f"{host.strip('[]')}:{int(port)}"
+
+
 def _listed(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
@@ -345,6 +354,8 @@ class Config(_Strict):
     crawl: Crawl = Crawl()
     poll: Poll = Poll()
     stories: Stories = Stories()
+    # host:port of /healthz and /metrics; loopback by default, `false` turns it off.
+    http: Annotated[str | None, BeforeValidator(_listen_address)] = "127.0.0.1:8787"
 
     @field_validator("database")
     @classmethod
@@ -405,6 +416,7 @@ _ORDER = (
     "crawl",
     "poll",
     "stories",
+    "http",
 )
 Loc = tuple[int | str, ...]
 

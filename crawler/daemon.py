@@ -10,12 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from apscheduler.schedulers.base import STATE_RUNNING
+
 from alerts.channels import Channels
 from alerts.dispatch import DeliveryReport, Dispatcher
 from alerts.outbox import Backoff
 from crawler.config import Config, Source
 from crawler.crawl import Poller, PollResult, Runtime
 from crawler.lock import AlreadyRunning, DaemonLock
+from crawler.observe import Metrics, health, serve
 from crawler.schedule import (
     DELIVERY_JOB,
     build_scheduler,
@@ -148,9 +151,12 @@ async def run_daemon(config: Config, stop: asyncio.Event | None = None) -> int:
         for s in config.sources
     }
 
+    metrics = Metrics(service.store)
+
     async def poll(name: str) -> PollResult:
         result = await service.poller.poll(sources[name])
         (log.warning if result.error else log.info)("poll %s", result.summary())
+        metrics.record_poll(result)
         adapt(name, result)
         if result.alerts:
             # New alerts go out now rather than on the next delivery tick.
@@ -174,6 +180,15 @@ async def run_daemon(config: Config, stop: asyncio.Event | None = None) -> int:
         config.delivery.every,
     )
     scheduler.start()
+    listening = (
+        serve(
+            config.http,
+            metrics,
+            lambda: health(service.store, lambda: scheduler.state == STATE_RUNNING),
+        )
+        if config.http
+        else None
+    )
     log.info(
         "newshound running: %d sources, %d topics, channels: %s",
         len(config.sources),
@@ -192,6 +207,8 @@ async def run_daemon(config: Config, stop: asyncio.Event | None = None) -> int:
         except TimeoutError:
             log.warning("a delivery was still under way at stop; it will be retried on start")
         scheduler.shutdown(wait=False)
+        if listening is not None:
+            listening.stopListening()
         lock.release()
         service.close()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -20,7 +20,7 @@ def collect(config: Config, store: Store) -> dict[str, Any]:
     day = now - timedelta(days=1)
     with store.engine.connect() as conn:
         states = {row.source: row for row in conn.execute(select(source_state))}
-        stored = dict(
+        stored: dict[str, int] = dict(
             conn.execute(
                 select(articles.c.source, func.count(articles.c.id))
                 .where(articles.c.stored_at >= day)
@@ -39,7 +39,7 @@ def collect(config: Config, store: Store) -> dict[str, Any]:
                 )
             ).all()
         )
-        alerts = dict(
+        alerts: dict[str, int] = dict(
             conn.execute(
                 select(outbox_table.c.topic, func.count(outbox_table.c.id))
                 .where(outbox_table.c.created_at >= day)
@@ -97,7 +97,9 @@ def _short(value: str | None) -> str:
 def render(data: dict[str, Any]) -> str:
     """The status as aligned text tables (times in UTC)."""
     lines = [f"newshound status at {_short(data['at'])} UTC", "", "sources"]
-    rows = [("name", "kind", "last poll", "result", "24h", "next poll", "every", "last error")]
+    rows: list[tuple[str, ...]] = [
+        ("name", "kind", "last poll", "result", "24h", "next poll", "every", "last error")
+    ]
     for s in data["sources"]:
         error = (s["last_error"] or "")[:60]
         rows.append(
@@ -121,7 +123,7 @@ def render(data: dict[str, Any]) -> str:
         )
     lines += _table(rows)
     lines += ["", "topics"]
-    rows = [("name", "alerts 24h")] + [(t["name"], str(t["alerts_24h"])) for t in data["topics"]]
+    rows = [("name", "alerts 24h"), *((t["name"], str(t["alerts_24h"])) for t in data["topics"])]
     lines += _table(rows)
     return "\n".join(lines)
 

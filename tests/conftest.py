@@ -56,6 +56,8 @@ def write_config(directory: Path, data: dict[str, Any]) -> Path:
     )
     # Local servers need no politeness delay; robots.txt stays obeyed.
     data.setdefault("crawl", {"delay": 0})
+    # Daemons in tests run side by side: no fixed /healthz port unless a test asks.
+    data.setdefault("http", False)
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
     return path

@@ -285,3 +285,35 @@ def test_status_reports_sources_channels_and_topics(
     assert status["topics"] == [{"name": "kim-putin-waffen", "alerts_24h": 1}]
     text = newshound(data, "status")
     assert "testzeitung" in text.stdout and "SEKRETPW" not in text.stdout + result.stdout
+
+
+def test_healthz_and_metrics(tmp_path: Path, fixture_site: NewsSite, receiver: Receiver) -> None:
+    import json
+    import urllib.request
+
+    port = free_port()
+    config = config_for(
+        tmp_path,
+        fixture_site,
+        {"team-hook": f"json://127.0.0.1:{receiver.port}/hook"},
+        http=f"127.0.0.1:{port}",
+    )
+    log = tmp_path / "daemon.log"
+    daemon = start_daemon(config, log)
+    try:
+        assert len(receiver.wait_for(1, timeout=60)) == 1, log.read_text()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+            assert r.status == 200
+            assert json.load(r) == {"status": "ok", "scheduler": "running", "database": "ok"}
+        time.sleep(1.5)  # the delivery is recorded
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            metrics = r.read().decode()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=15) == 0
+    assert 'newshound_polls_total{result="ok",source="testzeitung"} 1.0' in metrics
+    assert 'newshound_articles_total{source="testzeitung"} 3.0' in metrics
+    assert 'newshound_outbox_alerts{channel="team-hook",status="sent"} 1.0' in metrics
+    assert 'newshound_alerts_delivered{channel="team-hook",topic="kim-putin-waffen"} 1.0' in metrics
+    assert "newshound_publication_to_delivery_seconds_count 1.0" in metrics
+    assert 'newshound_discovery_to_delivery_seconds_bucket{le="60"} 1.0' in metrics
