@@ -6,6 +6,7 @@ import argparse
 import gzip
 import json
 import logging
+import os
 import sys
 import urllib.request
 from collections.abc import Callable
@@ -38,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="config file (default: $NEWSHOUND_CONFIG, else ./config.yaml)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get("NEWSHOUND_LOG_FORMAT", "text"),
+        help="log lines as text (default) or one JSON object each ($NEWSHOUND_LOG_FORMAT)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser(
         "run",
@@ -80,13 +87,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
-        stream=sys.stderr,
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line, for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(verbose: bool, log_format: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%d %H:%M:%S"
+        )
     )
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     quiet = ("scrapy", "twisted", "trafilatura", "htmldate", "apscheduler", "charset_normalizer")
     for name in quiet:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
@@ -113,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
+    setup_logging(args.verbose, args.log_format)
     if args.command == "extract":
         return cmd_extract(args.page, args.url, args.json)
 

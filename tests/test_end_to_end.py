@@ -317,3 +317,39 @@ def test_healthz_and_metrics(tmp_path: Path, fixture_site: NewsSite, receiver: R
     assert 'newshound_alerts_delivered{channel="team-hook",topic="kim-putin-waffen"} 1.0' in metrics
     assert "newshound_publication_to_delivery_seconds_count 1.0" in metrics
     assert 'newshound_discovery_to_delivery_seconds_bucket{le="60"} 1.0' in metrics
+
+
+def test_logs_are_json_lines_without_secrets(
+    tmp_path: Path, fixture_site: NewsSite, smtp: SmtpSink
+) -> None:
+    import json
+    import os
+
+    closed = free_port()
+    config = config_for(
+        tmp_path,
+        fixture_site,
+        {
+            "hook": f"json://newshound:SEKRETpw1@127.0.0.1:{closed}/SEKRETpath2",
+            "mail": f"mailto://user:SEKRETpw3@127.0.0.1:{smtp.port}?from=a@example.org&to=b@example.org",
+        },
+    )
+    log = tmp_path / "daemon.log"
+    os.environ["NEWSHOUND_LOG_FORMAT"] = "json"
+    try:
+        daemon = start_daemon(config, log)
+    finally:
+        del os.environ["NEWSHOUND_LOG_FORMAT"]
+    try:
+        deadline = time.monotonic() + 30
+        while "not delivered" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=15) == 0
+    text = log.read_text()
+    entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert any("channel hook" in e["message"] and "not delivered" in e["message"] for e in entries)
+    assert any(e["message"] == "newshound stopped" for e in entries)
+    assert "SEKRET" not in text
