@@ -8,19 +8,22 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from apscheduler.schedulers.base import STATE_RUNNING
+from apscheduler.triggers.interval import IntervalTrigger
 
-from alerts.channels import Channels
+from alerts.channels import ChannelError, Channels
 from alerts.dispatch import DeliveryReport, Dispatcher
 from alerts.outbox import Backoff
-from crawler.config import Config, Source
+from crawler.config import Config, ConfigError, Source, load_config
 from crawler.crawl import Poller, PollResult, Runtime
 from crawler.lock import AlreadyRunning, DaemonLock
 from crawler.observe import Metrics, health, serve
 from crawler.schedule import (
     DELIVERY_JOB,
+    add_source_job,
     build_scheduler,
     interval_trigger,
     next_interval,
@@ -31,6 +34,7 @@ from crawler.store import Store
 log = logging.getLogger("newshound")
 
 EXIT_ALREADY_RUNNING = 4
+PRUNE_EVERY = timedelta(hours=1)
 
 
 @dataclass
@@ -118,100 +122,190 @@ async def run_once(config: Config, show: Callable[[str], None] = print) -> int:
 
 async def run_daemon(config: Config, stop: asyncio.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop` is set); stop cleanly with nothing half-written."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals_seen = 0
+    return await Daemon(config).run(stop or asyncio.Event())
 
-    def on_signal(signum: int) -> None:
-        nonlocal signals_seen
-        signals_seen += 1
-        if signals_seen == 1:
-            log.info("%s received: finishing crawls and deliveries", signal.Signals(signum).name)
-            stop.set()
-        else:
-            log.warning("second signal: stopping now")
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
+class Daemon:
+    """The running service: sources on their schedules, delivery, /healthz and /metrics,
+    SIGHUP (or an edited config file) reloading sources, topics and channels in place."""
 
-    service = Service.open(config)
-    lock = DaemonLock(service.store.engine)
-    try:
-        lock.acquire()
-    except AlreadyRunning as exc:
-        log.error("%s", exc)
-        service.close()
-        return EXIT_ALREADY_RUNNING
-    sources = {s.name: s for s in config.sources}
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.service = Service.open(config)
+        self.metrics = Metrics(self.service.store)
+        self.sources = {s.name: s for s in config.sources}
+        self.intervals: dict[str, float] = {}
+        self.retired: list[Poller] = []  # pollers replaced by a reload, their crawls finishing
+        self.config_mtime = _mtime(config.path)
+        self.pruned_at = datetime.min.replace(tzinfo=UTC)
+        self.scheduler = build_scheduler([], self.poll, self.deliver, config.delivery.every)
 
-    intervals = {
-        s.name: service.store.source_state(s.name).get("interval") or config.interval(s)
-        for s in config.sources
-    }
-
-    metrics = Metrics(service.store)
-
-    async def poll(name: str) -> PollResult:
-        result = await service.poller.poll(sources[name])
+    async def poll(self, name: str) -> PollResult:
+        source = self.sources.get(name)
+        if source is None:  # removed by a reload while its turn was queued
+            return PollResult(name, 0, 0, 0, 0, {}, "removed from the config", 0.0)
+        result = await self.service.poller.poll(source)
         (log.warning if result.error else log.info)("poll %s", result.summary())
-        metrics.record_poll(result)
-        adapt(name, result)
+        self.metrics.record_poll(result)
+        interval = record_poll(self.service, source, result)
+        if (
+            name in self.sources
+            and abs(interval - self.intervals[name]) > 0.05 * self.intervals[name]
+        ):
+            log.info("source %s: next polls every %.0fs", name, interval)
+            self.scheduler.reschedule_job(source_job_id(name), trigger=interval_trigger(interval))
+            self.intervals[name] = interval
         if result.alerts:
             # New alerts go out now rather than on the next delivery tick.
-            scheduler.modify_job(DELIVERY_JOB, next_run_time=datetime.now(UTC))
+            self.scheduler.modify_job(DELIVERY_JOB, next_run_time=datetime.now(UTC))
         return result
 
-    def adapt(name: str, result: PollResult) -> None:
-        interval = record_poll(service, sources[name], result)
-        if abs(interval - intervals[name]) > 0.05 * intervals[name]:
-            log.info("source %s: next polls every %.0fs", name, interval)
-            scheduler.reschedule_job(source_job_id(name), trigger=interval_trigger(interval))
-        intervals[name] = interval
+    async def deliver(self) -> DeliveryReport:
+        if self.config.path is not None and _mtime(self.config.path) != self.config_mtime:
+            self.reload("the config file changed")
+        now = datetime.now(UTC)
+        if now - self.pruned_at > PRUNE_EVERY:
+            # Band keys older than the story window are never compared again.
+            window = timedelta(seconds=self.config.stories.window)
+            self.service.store.prune_bands(now - window)
+            self.pruned_at = now
+        return await self.service.dispatcher.deliver_due()
 
-    async def deliver() -> DeliveryReport:
-        return await service.dispatcher.deliver_due()
+    def schedule_sources(self) -> None:
+        """Add, drop and re-time source jobs to match self.sources."""
+        wanted = {source_job_id(name): name for name in self.sources}
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("source:") and job.id not in wanted:
+                job.remove()
+        now = datetime.now(UTC)
+        for job_id, name in wanted.items():
+            source = self.sources[name]
+            stored = self.service.store.source_state(name).get("interval")
+            interval = stored or self.config.interval(source)
+            if self.scheduler.get_job(job_id) is None:
+                add_source_job(self.scheduler, self.poll, name, interval, first=now)
+            elif self.intervals.get(name) != interval:
+                self.scheduler.reschedule_job(job_id, trigger=interval_trigger(interval))
+            self.intervals[name] = interval
 
-    scheduler = build_scheduler(
-        [(s.name, intervals[s.name]) for s in config.sources],
-        poll,
-        deliver,
-        config.delivery.every,
-    )
-    scheduler.start()
-    listening = (
-        serve(
-            config.http,
-            metrics,
-            lambda: health(service.store, lambda: scheduler.state == STATE_RUNNING),
-        )
-        if config.http
-        else None
-    )
-    log.info(
-        "newshound running: %d sources, %d topics, channels: %s",
-        len(config.sources),
-        len(config.topics),
-        ", ".join(service.dispatcher.channels.names),
-    )
-    try:
-        await stop.wait()
-    finally:
-        scheduler.pause()
-        await service.poller.stop()
+    def reload(self, why: str) -> None:
+        """Take a new config without a restart; an invalid one is refused and the running
+        one stays."""
+        assert self.config.path is not None
+        self.config_mtime = _mtime(self.config.path)
         try:
-            # A send under way finishes and is recorded, within the send timeout.
-            async with asyncio.timeout(config.delivery.timeout + 1):
-                await service.dispatcher.wait_idle()
-        except TimeoutError:
-            log.warning("a delivery was still under way at stop; it will be retried on start")
-        scheduler.shutdown(wait=False)
-        if listening is not None:
-            listening.stopListening()
-        lock.release()
-        service.close()
+            new = load_config(self.config.path)
+        except ConfigError as exc:
+            log.error(
+                "config reload (%s) refused, the running config stays: %s",
+                why,
+                "; ".join(exc.problems),
+            )
+            return
+        if new.database != self.config.database:
+            log.error("config reload refused: `database` changes only with a restart")
+            return
+        try:
+            channels = Channels(new.channels)
+        except ChannelError as exc:
+            log.error("config reload refused: %s", exc)
+            return
+        runtime = self.service.poller.runtime
+        fresh = Runtime.from_config(new, self.service.store)
+        runtime.config, runtime.matcher, runtime.routes = new, fresh.matcher, fresh.routes
+        fresh.close()
+        self.retired.append(self.service.poller)
+        self.service.poller = Poller(runtime)  # Scrapy settings follow crawl/limits
+        dispatcher = self.service.dispatcher
+        dispatcher.channels = channels
+        dispatcher.backoff = Backoff(first=new.delivery.backoff, maximum=new.delivery.max_backoff)
+        dispatcher.timeout = new.delivery.timeout
+        self.config = self.service.config = new
+        self.sources = {s.name: s for s in new.sources}
+        self.schedule_sources()
+        self.scheduler.reschedule_job(
+            DELIVERY_JOB, trigger=IntervalTrigger(seconds=new.delivery.every)
+        )
+        log.info(
+            "config reloaded (%s): %d sources, %d topics, channels: %s",
+            why,
+            len(new.sources),
+            len(new.topics),
+            ", ".join(channels.names),
+        )
+
+    async def run(self, stop: asyncio.Event) -> int:
+        loop = asyncio.get_running_loop()
+        signals_seen = 0
+
+        def on_signal(signum: int) -> None:
+            nonlocal signals_seen
+            signals_seen += 1
+            if signals_seen == 1:
+                log.info(
+                    "%s received: finishing crawls and deliveries", signal.Signals(signum).name
+                )
+                stop.set()
+            else:
+                log.warning("second signal: stopping now")
+                for task in asyncio.all_tasks(loop):
+                    task.cancel()
+
+        lock = DaemonLock(self.service.store.engine)
+        try:
+            lock.acquire()
+        except AlreadyRunning as exc:
+            log.error("%s", exc)
+            self.service.close()
+            return EXIT_ALREADY_RUNNING
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
-        log.info("newshound stopped")
-    return 0
+            loop.add_signal_handler(signum, on_signal, signum)
+        loop.add_signal_handler(signal.SIGHUP, self.reload, "SIGHUP")
+
+        self.schedule_sources()
+        self.scheduler.start()
+        config = self.config
+        scheduler = self.scheduler
+        listening = (
+            serve(
+                config.http,
+                self.metrics,
+                lambda: health(self.service.store, lambda: scheduler.state == STATE_RUNNING),
+            )
+            if config.http
+            else None
+        )
+        log.info(
+            "newshound running: %d sources, %d topics, channels: %s",
+            len(config.sources),
+            len(config.topics),
+            ", ".join(self.service.dispatcher.channels.names),
+        )
+        try:
+            await stop.wait()
+        finally:
+            scheduler.pause()
+            for poller in (*self.retired, self.service.poller):
+                await poller.stop()
+            try:
+                # A send under way finishes and is recorded, within the send timeout.
+                async with asyncio.timeout(self.config.delivery.timeout + 1):
+                    await self.service.dispatcher.wait_idle()
+            except TimeoutError:
+                log.warning("a delivery was still under way at stop; it will be retried on start")
+            scheduler.shutdown(wait=False)
+            if listening is not None:
+                listening.stopListening()
+            lock.release()
+            self.service.close()
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(signum)
+            log.info("newshound stopped")
+        return 0
+
+
+def _mtime(path: Path | None) -> float | None:
+    try:
+        return path.stat().st_mtime if path else None
+    except OSError:
+        return None

@@ -39,6 +39,29 @@ def interval_trigger(seconds: float) -> IntervalTrigger:
     return IntervalTrigger(seconds=seconds, jitter=min(seconds * 0.1, 60.0))
 
 
+def add_source_job(
+    scheduler: AsyncIOScheduler,
+    poll: Callable[[str], Awaitable[object]],
+    name: str,
+    interval: float,
+    first: datetime,
+) -> None:
+    """One job per source: a poll still running when its next turn comes is not started
+    twice (max_instances=1), and turns missed while the daemon was down or busy collapse
+    into one (coalesce) rather than replaying."""
+    scheduler.add_job(
+        poll,
+        interval_trigger(interval),
+        args=[name],
+        id=source_job_id(name),
+        name=f"poll {name}",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(int(interval), 1),
+        next_run_time=first,
+    )
+
+
 def build_scheduler(
     sources: Iterable[tuple[str, float]],
     poll: Callable[[str], Awaitable[object]],
@@ -54,17 +77,7 @@ def build_scheduler(
     scheduler = AsyncIOScheduler(timezone=UTC)
     now = datetime.now(UTC)
     for name, interval in sources:
-        scheduler.add_job(
-            poll,
-            interval_trigger(interval),
-            args=[name],
-            id=source_job_id(name),
-            name=f"poll {name}",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=max(int(interval), 1),
-            next_run_time=now,
-        )
+        add_source_job(scheduler, poll, name, interval, first=now)
     scheduler.add_job(
         deliver,
         IntervalTrigger(seconds=delivery_every),

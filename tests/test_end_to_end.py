@@ -353,3 +353,39 @@ def test_logs_are_json_lines_without_secrets(
     assert any("channel hook" in e["message"] and "not delivered" in e["message"] for e in entries)
     assert any(e["message"] == "newshound stopped" for e in entries)
     assert "SEKRET" not in text
+
+
+def test_sighup_and_file_change_reload_without_restart(
+    tmp_path: Path, fixture_site: NewsSite, receiver: Receiver
+) -> None:
+    import yaml
+
+    hook = {"team-hook": f"json://127.0.0.1:{receiver.port}/hook"}
+    config = config_for(tmp_path, fixture_site, hook, every="1s", poll={"min": "1s", "max": "1s"})
+    log = tmp_path / "daemon.log"
+    daemon = start_daemon(config, log)
+    try:
+        assert len(receiver.wait_for(1, timeout=60)) == 1, log.read_text()
+        data = yaml.safe_load(config.read_text())
+
+        # An invalid config is refused with its problems; the running one stays.
+        config.write_text(config.read_text().replace("topics:", "topicz:"))
+        daemon.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while "refused" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "config reload (SIGHUP) refused, the running config stays: topicz" in log.read_text()
+
+        # A valid edit is taken up by itself: a new topic alerts on the next poll's news.
+        data["topics"].append(
+            {"name": "harbour", "query": "harbour storm", "notify": ["team-hook"]}
+        )
+        config.write_text(yaml.safe_dump(data))
+        fixture_site.in_feed.insert(0, "/news/04-kim-putin-munition.html")
+        posts = receiver.wait_for(2, timeout=30)
+        assert "config reloaded (the config file changed)" in log.read_text()
+        assert any("Munitionszüge" in p["title"] for p in posts), log.read_text()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=15) == 0
+    assert "Traceback" not in log.read_text()
