@@ -389,3 +389,28 @@ def test_sighup_and_file_change_reload_without_restart(
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=15) == 0
     assert "Traceback" not in log.read_text()
+
+
+def test_polls_missed_while_down_are_caught_up_once(tmp_path: Path, fixture_site: NewsSite) -> None:
+    config = config_for(tmp_path, fixture_site, {}, every="3s", poll={"min": "3s", "max": "3s"})
+    log = tmp_path / "daemon.log"
+    daemon = start_daemon(config, log)
+    try:
+        deadline = time.monotonic() + 30
+        while fixture_site.fetched("/feed.xml") < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=15) == 0
+    time.sleep(10)  # three polls' worth of downtime
+    before = fixture_site.fetched("/feed.xml")
+    daemon = start_daemon(config, log)
+    try:
+        deadline = time.monotonic() + 30
+        while fixture_site.fetched("/feed.xml") == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # within one interval of that first poll
+        assert fixture_site.fetched("/feed.xml") - before == 1, log.read_text()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=15) == 0
