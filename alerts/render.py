@@ -1,12 +1,16 @@
-"""Alert rendering: turning what matched into a subject, a chat text and an HTML email body."""
+"""Alert rendering: what matched, as a subject and a text, Markdown and HTML body from
+per-format templates (defaults here, overridable in config)."""
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from string import Template
 
+from alerts.fit import shorten
 from alerts.topics import highlight
 
 SUBJECT_PREFIX = "[newshound]"
@@ -98,56 +102,195 @@ def _strings(data: Mapping[str, object], key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+FORMATS = ("text", "markdown", "html")
+
+
 @dataclass(frozen=True)
 class Message:
-    """One alert, ready for a channel: chat channels take `text`, email takes `html`."""
+    """One alert, ready for a channel: each format's body; a channel sends the one it takes.
+
+    `thread` names the conversation it belongs to (the topic), so an email channel can keep
+    one thread per topic.
+    """
 
     subject: str
     text: str
     html: str
+    markdown: str = ""
+    thread: str = ""
+
+    def body(self, fmt: str) -> str:
+        if fmt == "html":
+            return self.html
+        if fmt == "markdown":
+            return self.markdown or self.text
+        return self.text
 
 
-def render(content: AlertContent) -> Message:
-    """Render an alert; never produces an empty subject or body, whatever the article lacked."""
+# Placeholders a template may use; every value is already escaped for the template's format.
+TEMPLATE_FIELDS = (
+    "topic",
+    "title",
+    "url",
+    "link",  # the title linked to the article (markdown, html); the title in text
+    "outlet",
+    "published",
+    "source",  # "outlet · published", or what of it is known
+    "terms",
+    "matched",  # "Matched: terms", or empty
+    "snippets",
+    "also_in",  # "Also in: other outlets", or empty
+)
+
+
+class TemplateError(ValueError):
+    """A message template that names a placeholder newshound does not fill."""
+
+
+@dataclass(frozen=True)
+class Templates:
+    """`string.Template` texts per format ($title, $url ...; see TEMPLATE_FIELDS).
+
+    Blank lines left by empty placeholders are squeezed (text, markdown) or dropped (html).
+    """
+
+    subject: str = "[newshound] $topic: $title"
+    text: str = "$title\n$source\n\n$matched\n\n$snippets\n\n$also_in\n\n$url"
+    markdown: str = "**$link**\n$source\n\n$matched\n\n$snippets\n\n$also_in\n\n$url"
+    html: str = "<p><strong>$link</strong>\n$source\n</p>\n$matched\n$snippets\n$also_in\n$url"
+
+    def __post_init__(self) -> None:
+        for name in ("subject", *FORMATS):
+            check_template(name, getattr(self, name))
+
+
+def check_template(name: str, text: str) -> None:
+    template = Template(text)
+    if not template.is_valid():
+        raise TemplateError(f"template {name}: a '$' that is not a placeholder (write $$ for $)")
+    unknown = sorted(set(template.get_identifiers()) - set(TEMPLATE_FIELDS))
+    if unknown:
+        raise TemplateError(
+            f"template {name}: unknown placeholder ${unknown[0]} "
+            f"(known: {', '.join('$' + f for f in TEMPLATE_FIELDS)})"
+        )
+
+
+DEFAULT_TEMPLATES = Templates()
+
+
+def render(
+    content: AlertContent, templates: Templates = DEFAULT_TEMPLATES, max_chars: int | None = None
+) -> Message:
+    """Render an alert; never produces an empty subject or body, whatever the article lacked.
+
+    With `max_chars`, every body fits it: snippets are dropped from the last, then the
+    body is shortened without breaking its markup.
+    """
     title = " ".join(content.title.split()) or " ".join(content.url.split()) or UNTITLED
-    source = " · ".join(part for part in (content.outlet.strip(), _when(content.published)) if part)
-    terms = list(dict.fromkeys(content.terms))  # "Kim Kim" need not say Kim twice
-    matched = f"Matched: {', '.join(terms)}" if terms else ""
-
-    outlets = list(dict.fromkeys(outlet for outlet, _ in content.also_in))
-    also = f"Also in: {', '.join(outlets)}" if outlets else ""
     if content.follow_up:
-        return _follow_up(content, title, outlets)
-
-    text_lines = [title, source, "", matched, ""]
-    for snippet in content.snippets:
-        text_lines += [f"> {highlight(snippet, terms, lambda w: f'*{w}*')}", ""]
-    if also:
-        text_lines += [also, ""]
-    text_lines.append(content.url)
-
-    link = _href(content.url)
-    heading = f'<a href="{link}">{html.escape(title)}</a>' if link else html.escape(title)
-    parts = [f"<p><strong>{heading}</strong>"]
-    if source:
-        parts.append(f"<br>{html.escape(source)}")
-    parts.append("</p>")
-    if matched:
-        parts.append(f"<p>{html.escape(matched)}</p>")
-    for snippet in content.snippets:
-        marked = highlight(snippet, terms, lambda w: f"<mark>{html.escape(w)}</mark>", html.escape)
-        parts.append(f"<blockquote>{marked}</blockquote>")
-    if also:
-        parts.append(f"<p>{html.escape(also)}</p>")
-    if content.url:
-        url = html.escape(content.url)
-        parts.append(f'<p><a href="{link}">{url}</a></p>' if link else f"<p>{url}</p>")
-
+        message = _follow_up(content, title, list(dict.fromkeys(o for o, _ in content.also_in)))
+        return _fitted(message, max_chars) if max_chars else message
+    subject = _subject(_fill(templates.subject, _fields(content, title, "text")))
+    bodies: dict[str, str] = {}
+    for fmt in FORMATS:
+        for keep in range(len(content.snippets), -1, -1):
+            trimmed = replace(content, snippets=content.snippets[:keep])
+            body = _body(fmt, getattr(templates, fmt), _fields(trimmed, title, fmt))
+            if max_chars is None or len(body) <= max_chars:
+                break
+        bodies[fmt] = shorten(body, max_chars, fmt) if max_chars else body
     return Message(
-        subject=_subject(content.topic, title),
-        text="\n".join(_squeeze(text_lines)).strip() + "\n",
-        html="\n".join(parts) + "\n",
+        subject=subject,
+        text=bodies["text"],
+        html=bodies["html"],
+        markdown=bodies["markdown"],
+        thread=content.topic,
     )
+
+
+def _fitted(message: Message, max_chars: int) -> Message:
+    return replace(
+        message,
+        text=shorten(message.text, max_chars, "text"),
+        markdown=shorten(message.markdown, max_chars, "markdown"),
+        html=shorten(message.html, max_chars, "html"),
+    )
+
+
+def _fill(template: str, fields: Mapping[str, str]) -> str:
+    return Template(template).safe_substitute(fields)
+
+
+def _body(fmt: str, template: str, fields: Mapping[str, str]) -> str:
+    filled = _fill(template, fields)
+    if fmt == "html":
+        return "\n".join(line for line in filled.splitlines() if line.strip()) + "\n"
+    return "\n".join(_squeeze(filled.splitlines())).strip() + "\n"
+
+
+def md_escape(text: str) -> str:
+    """Text shown literally in Markdown (CommonMark backslash escapes)."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~])", r"\\\1", text)
+
+
+def md_url(url: str) -> str:
+    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace(">", "%3E")
+
+
+def _fields(content: AlertContent, title: str, fmt: str) -> dict[str, str]:
+    """The template fields for one format, every value escaped for it."""
+    terms = list(dict.fromkeys(content.terms))  # "Kim Kim" need not say Kim twice
+    outlets = list(dict.fromkeys(outlet for outlet, _ in content.also_in))
+    published = _when(content.published)
+    source = " · ".join(part for part in (content.outlet.strip(), published) if part)
+    matched = f"Matched: {', '.join(terms)}" if terms else ""
+    also = f"Also in: {', '.join(outlets)}" if outlets else ""
+    plain = {
+        "topic": content.topic,
+        "title": title,
+        "url": content.url,
+        "outlet": content.outlet,
+        "published": published,
+        "source": source,
+        "terms": ", ".join(terms),
+        "matched": matched,
+        "also_in": also,
+    }
+    if fmt == "text":
+        snippets = [highlight(s, terms, lambda w: f"*{w}*") for s in content.snippets]
+        return {**plain, "link": title, "snippets": "\n\n".join(f"> {s}" for s in snippets)}
+    if fmt == "markdown":
+        link = _href(content.url)
+        fields = {key: md_escape(value) for key, value in plain.items()}
+        snippets = [
+            highlight(s, terms, lambda w: f"**{md_escape(w)}**", md_escape)
+            for s in content.snippets
+        ]
+        return {
+            **fields,
+            "url": f"<{md_url(content.url)}>" if link else md_escape(content.url),
+            "link": f"[{md_escape(title)}]({md_url(content.url)})" if link else md_escape(title),
+            "snippets": "\n\n".join(f"> {s}" for s in snippets),
+        }
+    link = _href(content.url)
+    escaped = {key: html.escape(value) for key, value in plain.items()}
+    marked = [
+        highlight(s, terms, lambda w: f"<mark>{html.escape(w)}</mark>", html.escape)
+        for s in content.snippets
+    ]
+    url = html.escape(content.url)
+    return {
+        **escaped,
+        "link": f'<a href="{link}">{html.escape(title)}</a>' if link else html.escape(title),
+        "source": f"<br>{escaped['source']}" if source else "",
+        "matched": f"<p>{escaped['matched']}</p>" if matched else "",
+        "snippets": "\n".join(f"<blockquote>{m}</blockquote>" for m in marked),
+        "also_in": f"<p>{escaped['also_in']}</p>" if also else "",
+        "url": (f'<p><a href="{link}">{url}</a></p>' if link else f"<p>{url}</p>")
+        if content.url
+        else "",
+    }
 
 
 def _follow_up(content: AlertContent, title: str, outlets: list[str]) -> Message:
@@ -165,16 +308,24 @@ def _follow_up(content: AlertContent, title: str, outlets: list[str]) -> Message
     )
     link = _href(content.url)
     first = f'<a href="{link}">{html.escape(title)}</a>' if link else html.escape(title)
+    md_lines = [f"**{md_escape(title)}**", md_escape(f"Also in: {', '.join(outlets)}"), ""]
+    md_lines += [f"- {md_escape(outlet)}: <{md_url(url)}>" for outlet, url in content.also_in]
+    md_lines += ["", f"First alerted: <{md_url(content.url)}>"]
     return Message(
-        subject=_subject(content.topic, headline),
+        subject=_subject(f"{SUBJECT_PREFIX} {content.topic}: {headline}"),
         text="\n".join(_squeeze(text_lines)).strip() + "\n",
         html=f"<p>Also in {count} more outlets: <strong>{first}</strong></p><ul>{items}</ul>\n",
+        markdown="\n".join(_squeeze(md_lines)).strip() + "\n",
+        thread=content.topic,
     )
 
 
-def _subject(topic: str, title: str) -> str:
-    label = f"{topic}: " if topic.strip() else ""
-    subject = " ".join(f"{SUBJECT_PREFIX} {label}{title}".split())
+def _subject(text: str) -> str:
+    """One line of at most SUBJECT_MAX_CHARS, cut at a word boundary."""
+    subject = " ".join(text.split())
+    if subject.endswith(":"):  # a topic-less alert: "[newshound] : title" reads badly
+        subject = subject[:-1]
+    subject = subject.replace(f"{SUBJECT_PREFIX} : ", f"{SUBJECT_PREFIX} ")
     if len(subject) <= SUBJECT_MAX_CHARS:
         return subject
     cut = subject[: SUBJECT_MAX_CHARS - 1]

@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("page", metavar="FILE_OR_URL")
     extract.add_argument("--url", help="the page's original address (for a local file)")
     extract.add_argument("--json", action="store_true", help="print one JSON object")
+    from crawler import outbox_cli, query_cli
+
+    outbox_cli.add_parsers(sub)
+    query_cli.add_parser(sub)
     return parser
 
 
@@ -156,6 +160,14 @@ def _main(argv: list[str] | None) -> int:
         return EXIT_CONFIG
     if args.command == "check-config":
         return cmd_check_config(config)
+    if args.command in ("outbox", "notify-test"):
+        from crawler import outbox_cli
+
+        return outbox_cli.run(args, config)
+    if args.command == "test-query":
+        from crawler import query_cli
+
+        return query_cli.run(args, config)
     if args.command == "status":
         from crawler import status
         from crawler.store import StoreError

@@ -18,7 +18,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -221,6 +223,52 @@ def _channel_url(template: str, info: ValidationInfo) -> str:
     return url
 
 
+def _digest(text: str) -> str:
+    # alerts.timing owns schedules and quiet hours; checked here so a typo fails at load.
+    from alerts.timing import DigestSchedule, TimingError
+
+    try:
+        return DigestSchedule.parse(text).text
+    except TimingError as exc:
+        raise _problem(str(exc)) from None
+
+
+def _quiet(text: str) -> str:
+    from alerts.timing import QuietHours, TimingError
+
+    try:
+        return QuietHours.parse(text).text
+    except TimingError as exc:
+        raise _problem(str(exc)) from None
+
+
+def _rates(value: object) -> tuple[str, ...]:
+    from alerts.flood import RateError, parse_rates
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise _problem("must be a rate such as 20/min, a list of them, or off")
+    try:
+        parse_rates(items)
+    except RateError as exc:
+        raise _problem(str(exc)) from None
+    return tuple(items)
+
+
+def _templates(value: Mapping[str, str]) -> Mapping[str, str]:
+    from alerts.render import FORMATS, TemplateError, check_template
+
+    known = ("subject", *FORMATS)
+    for name, text in value.items():
+        if name not in known:
+            raise _problem(f"unknown template {name!r} (known: {', '.join(known)})")
+        try:
+            check_template(name, text)
+        except TemplateError as exc:
+            raise _problem(str(exc)) from None
+    return value
+
+
 Duration = Annotated[float, BeforeValidator(_duration)]
 DurationOrZero = Annotated[float, BeforeValidator(_duration_or_zero)]
 Size = Annotated[int, BeforeValidator(_size)]
@@ -288,6 +336,11 @@ class Topic(_Strict):
     # An article edited after its alert (new headline, or text changed past a threshold):
     # stored as a revision either way; with "alert" the topic hears of it, saying what changed.
     on_update: Literal["ignore", "alert"] = "ignore"
+    # Delivery mode: at once (left out), or gathered into one message on a schedule:
+    # "every 30m" (on the clock: :00, :30) or "daily 08:00 Europe/Berlin".
+    digest: Annotated[str, AfterValidator(_digest)] | None = None
+    # After an alert, the topic's next ones wait this long per channel and go as one digest.
+    cooldown: Duration | None = None
 
 
 class Delivery(_Strict):
@@ -295,6 +348,18 @@ class Delivery(_Strict):
     backoff: Duration = 30.0
     max_backoff: Duration = 3600.0
     timeout: Duration = 20.0
+    # Failed attempts after which an alert is dead: kept, listed, `newshound outbox retry`.
+    # 30 is about a day with the default backoff.
+    max_attempts: Annotated[int, Field(ge=1)] = 30
+    # The channel that hears of a channel failing longer than `ops_after` (and of its
+    # recovery) and of dead alerts; without it, the log only.
+    ops_channel: str | None = None
+    ops_after: Duration = 900.0
+    # Message templates ($title, $url ... see alerts.render.TEMPLATE_FIELDS) for subject,
+    # text, markdown and html; the ones left out keep their defaults.
+    templates: Annotated[Mapping[str, str], AfterValidator(_templates)] = Field(
+        default_factory=dict
+    )
 
     @model_validator(mode="after")
     def _cap_not_below_first_retry(self) -> "Delivery":
@@ -333,6 +398,10 @@ class Poll(_Strict):
 
     min: Duration = 120.0
     max: Duration = 7200.0
+    # Reports to delivery.ops_channel: a source failing this long, once (and again when it
+    # recovers); a source with nothing new this long, once.
+    report_failing_after: Duration = 3600.0
+    report_quiet_after: Duration = 3 * 86400.0
 
     @model_validator(mode="after")
     def _ordered(self) -> "Poll":
@@ -341,13 +410,42 @@ class Poll(_Strict):
         return self
 
 
+class ChannelSettings(_Strict):
+    """A channel given as a mapping: its apprise URL and how it wants its messages."""
+
+    url: ChannelURL = Field(repr=False)
+    quiet: Annotated[str, AfterValidator(_quiet)] | None = None  # "22:00-07:00 Europe/Berlin"
+    rate: Annotated[tuple[str, ...], BeforeValidator(_rates)] | None = None  # service default
+    format: Literal["text", "markdown", "html"] | None = None  # default by service
+    max_length: Annotated[int, Field(ge=200)] | None = None  # default: the service's limit
+
+
+def _channel_kind(value: object) -> str | None:
+    if isinstance(value, str):
+        return "[url]"
+    if isinstance(value, Mapping | ChannelSettings):
+        return "[spec]"
+    return None
+
+
+# A channel is its apprise URL, or a mapping with `url:` and options.
+ChannelEntry = Annotated[
+    Annotated[ChannelURL, Tag("[url]")] | Annotated[ChannelSettings, Tag("[spec]")],
+    Discriminator(
+        _channel_kind,
+        custom_error_type=_PROBLEM,
+        custom_error_message="must be an apprise URL, or a mapping with url: and options",
+    ),
+]
+
+
 class Config(_Strict):
     path: Path | None = None
     # repr=False: both may carry passwords or tokens and a Config ends up in logs.
     database: str = Field(default="sqlite:///newshound.db", repr=False, validate_default=True)
     every: Duration = 600.0
     sources: tuple[Source, ...] = ()
-    channels: Mapping[ChannelName, ChannelURL] = Field(default_factory=dict, repr=False)
+    channels: Mapping[ChannelName, ChannelEntry] = Field(default_factory=dict, repr=False)
     topics: tuple[Topic, ...] = ()
     delivery: Delivery = Delivery()
     limits: Limits = Limits()
@@ -387,17 +485,21 @@ class Config(_Strict):
 
     def channel_label(self, name: str) -> str:
         """A printable form of channel `name`, with tokens and passwords masked."""
-        url = self.channels.get(name)
-        if url is None:
+        entry = self.channels.get(name)
+        if entry is None:
             return name
+        url = entry if isinstance(entry, str) else entry.url
+        from alerts.channels import printable_url
+
         with _apprise_silenced():
             plugin = apprise.Apprise.instantiate(url)
-        return plugin.url(privacy=True) if plugin else name
+        return printable_url(plugin.url(privacy=True)) if plugin else name
 
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "sources": Source,
     "topics": Topic,
+    "channels": ChannelSettings,
     "delivery": Delivery,
     "limits": Limits,
     "crawl": Crawl,
@@ -424,7 +526,7 @@ Loc = tuple[int | str, ...]
 def _yaml_path(loc: Loc) -> str:
     text = ""
     for part in loc:
-        if part == "[key]":
+        if part in ("[key]", "[url]", "[spec]"):
             continue
         text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
     return text or "(top level)"
@@ -481,6 +583,10 @@ def _cross_references(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
                 problems.append(
                     (("topics", i, "notify", j), f"unknown channel {name!r} ({listing})")
                 )
+    delivery = data.get("delivery")
+    ops = delivery.get("ops_channel") if isinstance(delivery, Mapping) else None
+    if isinstance(ops, str) and ops not in known:
+        problems.append((("delivery", "ops_channel"), f"unknown channel {ops!r} ({listing})"))
     return problems
 
 

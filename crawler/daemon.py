@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.interval import IntervalTrigger
@@ -21,6 +22,7 @@ from crawler.config import Config, ConfigError, Source, load_config
 from crawler.crawl import Poller, PollResult, Runtime
 from crawler.lock import AlreadyRunning, DaemonLock
 from crawler.observe import Metrics, health, serve
+from crawler.outbox_cli import delivery_policy, open_dispatcher
 from crawler.schedule import (
     DELIVERY_JOB,
     add_source_job,
@@ -30,6 +32,7 @@ from crawler.schedule import (
     source_job_id,
 )
 from crawler.store import Store
+from crawler.watch import check_source
 
 log = logging.getLogger("newshound")
 
@@ -50,13 +53,7 @@ class Service:
     def open(cls, config: Config) -> Service:
         store = Store(config.database)
         runtime = Runtime.from_config(config, store)
-        dispatcher = Dispatcher(
-            store.outbox,
-            Channels(config.channels),
-            backoff=Backoff(first=config.delivery.backoff, maximum=config.delivery.max_backoff),
-            timeout=config.delivery.timeout,
-        )
-        return cls(config, store, Poller(runtime), dispatcher)
+        return cls(config, store, Poller(runtime), open_dispatcher(config, store.outbox))
 
     def close(self) -> None:
         self.poller.runtime.close()
@@ -77,14 +74,18 @@ def record_poll(service: Service, source: Source, result: PollResult) -> float:
         low=config.poll.min,
         high=config.poll.max,
     )
-    service.store.update_source_state(
-        source.name,
-        interval=interval,
-        last_poll_at=now,
-        last_error=result.error,
-        failures=(state.get("failures") or 0) + 1 if result.error else 0,
-        **({"last_new_at": now} if result.stored else {}),
-    )
+    changes: dict[str, Any] = {
+        "interval": interval,
+        "last_poll_at": now,
+        "last_error": result.error,
+        "failures": (state.get("failures") or 0) + 1 if result.error else 0,
+        "failing_since": (state.get("failing_since") or now) if result.error else None,
+    }
+    if result.stored or not state.get("last_new_at"):
+        # A source never seen with news counts its quiet time from its first poll.
+        changes["last_new_at"] = now
+    service.store.update_source_state(source.name, **changes)
+    check_source(config, service.store, source, {**state, **changes}, now)
     return interval
 
 
@@ -169,7 +170,7 @@ class Daemon:
             window = timedelta(seconds=self.config.stories.window)
             self.service.store.prune_bands(now - window)
             self.pruned_at = now
-        return await self.service.dispatcher.deliver_due()
+        return await self.service.dispatcher.deliver_due(wait=False)
 
     def schedule_sources(self) -> None:
         """Add, drop and re-time source jobs to match self.sources."""
@@ -220,6 +221,7 @@ class Daemon:
         dispatcher.channels = channels
         dispatcher.backoff = Backoff(first=new.delivery.backoff, maximum=new.delivery.max_backoff)
         dispatcher.timeout = new.delivery.timeout
+        dispatcher.policy = delivery_policy(new)
         self.config = self.service.config = new
         self.sources = {s.name: s for s in new.sources}
         self.schedule_sources()

@@ -46,7 +46,7 @@ from crawler.urls import identity_url
 
 log = logging.getLogger("newshound.store")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 metadata = MetaData()
 
@@ -156,6 +156,9 @@ source_state = Table(
     Column("failures", Integer, nullable=False, default=0),
     Column("discovery", JSON, nullable=True),
     Column("discovered_at", UTCDateTime, nullable=True),
+    # Schema version 6: for reports to the ops channel.
+    Column("failing_since", UTCDateTime, nullable=True),
+    Column("reported", String(200), nullable=True),  # the last report's key, sent once
 )
 
 schema_version = Table(
@@ -165,11 +168,16 @@ schema_version = Table(
 )
 
 
+def _add_columns(conn: Connection, table: Table, *names: str) -> None:
+    """ALTER TABLE ... ADD COLUMN for columns the table's definition above already has."""
+    for name in names:
+        ddl = CreateColumn(table.c[name]).compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+
+
 def _add_article_details(conn: Connection) -> None:
     """Version 2: what extraction learnt beyond title, authors and text."""
-    for column in ("modified", "description", "image", "outlet", "paywalled"):
-        ddl = CreateColumn(articles.c[column]).compile(dialect=conn.dialect)
-        conn.exec_driver_sql(f"ALTER TABLE articles ADD COLUMN {ddl}")
+    _add_columns(conn, articles, "modified", "description", "image", "outlet", "paywalled")
 
 
 def _identity_keys(conn: Connection) -> None:
@@ -185,16 +193,18 @@ def _identity_keys(conn: Connection) -> None:
 
 def _add_story_columns(conn: Connection) -> None:
     """Version 4: articles belong to stories and keep their near-duplicate signature."""
-    for column in ("story_id", "signature"):
-        ddl = CreateColumn(articles.c[column]).compile(dialect=conn.dialect)
-        conn.exec_driver_sql(f"ALTER TABLE articles ADD COLUMN {ddl}")
+    _add_columns(conn, articles, "story_id", "signature")
     conn.exec_driver_sql("CREATE INDEX ix_articles_story_id ON articles (story_id)")
 
 
 def _add_listed_updated(conn: Connection) -> None:
     """Version 5: articles remember when their listing last said they changed."""
-    ddl = CreateColumn(articles.c.listed_updated).compile(dialect=conn.dialect)
-    conn.exec_driver_sql(f"ALTER TABLE articles ADD COLUMN {ddl}")
+    _add_columns(conn, articles, "listed_updated")
+
+
+def _add_source_reports(conn: Connection) -> None:
+    """Version 6: sources remember since when they fail and what was reported of it."""
+    _add_columns(conn, source_state, "failing_since", "reported")
 
 
 # version -> step that brings a database from version-1 to version. Append, never edit.
@@ -203,6 +213,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     3: _identity_keys,
     4: _add_story_columns,
     5: _add_listed_updated,
+    6: _add_source_reports,
 }
 
 
@@ -441,6 +452,11 @@ class Store:
             if not done.rowcount:
                 row = {"failures": 0, **values, "source": source}
                 conn.execute(insert(source_state).values(**row))
+
+    def report(self, alert: NewAlert) -> None:
+        """Queue one operator note (enqueued like any alert, so it is retried and kept)."""
+        with self.engine.begin() as conn:
+            self.outbox.enqueue(conn, [alert])
 
     def has_text(self, fingerprint: str) -> bool:
         with self.engine.connect() as conn:

@@ -57,23 +57,25 @@ INVALID = [
         "unknown-top-level-key",
         valid(sourcse=[]),
         [
-            "sourcse: unknown key"
-            " (known: channels, crawl, database, delivery, every, limits, poll, sources, stories,"
-            " topics)"
+            "sourcse: unknown key (known: channels, crawl, database, delivery, every, http,"
+            " limits, poll, sources, stories, topics)"
         ],
     ),
     (
         "path-is-not-a-yaml-key",
         valid(path="/etc/newshound.yaml"),
         [
-            "path: unknown key (known: channels, crawl, database, delivery, every, limits, poll,"
-            " sources, stories, topics)"
+            "path: unknown key (known: channels, crawl, database, delivery, every, http,"
+            " limits, poll, sources, stories, topics)"
         ],
     ),
     (
         "unknown-delivery-key",
         valid(delivery={"retries": 3}),
-        ["delivery.retries: unknown key (known: backoff, every, max_backoff, timeout)"],
+        [
+            "delivery.retries: unknown key (known: backoff, every, max_attempts, max_backoff,"
+            " ops_after, ops_channel, templates, timeout)"
+        ],
     ),
     (
         "missing-feed",
@@ -169,8 +171,13 @@ INVALID = [
     ),
     (
         "channel-not-string",
-        valid(channels={**CHANNELS, "team-chat": {"url": f"json://{SECRET}@x"}}),
-        ["channels.team-chat: must be a string"],
+        valid(channels={**CHANNELS, "team-chat": 5}),
+        ["channels.team-chat: must be an apprise URL, or a mapping with url: and options"],
+    ),
+    (
+        "channel-option-misspelt",
+        valid(channels={**CHANNELS, "team-chat": {"url": "json://127.0.0.1:9/x", "quiett": 1}}),
+        ["channels.team-chat.quiett: unknown key (known: format, max_length, quiet, rate, url)"],
     ),
     (
         "unsupported-database",
@@ -266,6 +273,10 @@ def test_defaults_and_blank_sections(tmp_path: Path) -> None:
         "backoff": 30,
         "max_backoff": 3600,
         "timeout": 20,
+        "max_attempts": 30,
+        "ops_channel": None,
+        "ops_after": 900,
+        "templates": {},
     }
 
 

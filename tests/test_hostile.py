@@ -153,10 +153,30 @@ def run_once(config: Path, sources: int, *, deadline: float = 120.0) -> Run:
         )
     watchdog = threading.Timer(deadline, child.kill)
     watchdog.start()
+    # The peak of the newshound process itself: VmHWM restarts at exec, whereas
+    # ru_maxrss would also count the pytest process's pages the child held before exec.
+    peak = [0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            try:
+                status_text = Path(f"/proc/{child.pid}/status").read_text()
+            except OSError:
+                return
+            for line in status_text.splitlines():
+                if line.startswith("VmHWM:"):
+                    peak[0] = max(peak[0], int(line.split()[1]))
+            stop.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     try:
-        _, status, usage = os.wait4(child.pid, 0)
+        _, status, _ = os.wait4(child.pid, 0)
     finally:
         watchdog.cancel()
+        stop.set()
+        sampler.join()
     seconds = time.monotonic() - started
     child.returncode = os.waitstatus_to_exitcode(status)
     return Run(
@@ -164,7 +184,7 @@ def run_once(config: Path, sources: int, *, deadline: float = 120.0) -> Run:
         stdout=out.read_text("utf-8", errors="replace"),
         stderr=err.read_text("utf-8", errors="replace"),
         seconds=seconds,
-        peak_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+        peak_mib=peak[0] / 1024,  # KiB
         directory=config.parent,
         sources=sources,
     )

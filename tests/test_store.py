@@ -213,6 +213,8 @@ def test_version_1_database_is_upgraded_in_place(database_url: str) -> None:
         )
         for column in later:
             conn.execute(text(f"ALTER TABLE articles DROP COLUMN {column}"))
+        for column in ("failing_since", "reported"):
+            conn.execute(text(f"ALTER TABLE source_state DROP COLUMN {column}"))
         conn.execute(text("UPDATE schema_version SET version = 1"))
     store.close()
 

@@ -13,11 +13,14 @@ import yaml
 from alerts.topics import (
     MAX_SNIPPETS,
     SNIPPET_MAX_CHARS,
+    And,
+    Document,
     Hit,
     Query,
     QueryError,
     Term,
     TopicMatcher,
+    Word,
     highlight,
 )
 
@@ -36,12 +39,15 @@ def match_one(query: str, text: str, title: str = "") -> list[tuple[str, Hit]]:
 
 
 def test_the_table_is_big_enough() -> None:
-    assert len(CASES) >= 40
-    assert sum("error" in case for case in CASES) >= 15
+    assert len(CASES) >= 150
+    assert sum("error" in case for case in CASES) >= 50
+    assert sum("snippets" in case for case in CASES) >= 50
+    for key in ("url", "source", "authors", "lang", "title"):
+        assert any(key in case for case in CASES), key
 
 
 @pytest.mark.parametrize(
-    "case", CASES, ids=[f"{i:02d}-{case['query'] or 'empty'}" for i, case in enumerate(CASES)]
+    "case", CASES, ids=[f"{i:03d}-{case['query'] or 'empty'}" for i, case in enumerate(CASES)]
 )
 def test_query_case(case: dict[str, Any]) -> None:
     if "error" in case:
@@ -49,28 +55,47 @@ def test_query_case(case: dict[str, Any]) -> None:
             Query.parse(case["query"])
         assert str(raised.value) == case["error"]
         return
-    hits = match_one(case["query"], case["text"], case.get("title", ""))
+    document = Document(
+        title=case.get("title", ""),
+        text=case["text"],
+        url=case.get("url", ""),
+        source=case.get("source", ""),
+        authors=tuple(case.get("authors", ())),
+        language=case.get("lang"),
+    )
+    hits = TopicMatcher([("t", Query.parse(case["query"]))]).match_document(document)
     assert bool(hits) is case["match"]
     if hits:
-        assert list(hits[0][1].terms) == case["terms"]
+        ((_, hit),) = hits
+        assert list(hit.terms) == case["terms"]
+        if "snippets" in case:
+            assert [highlight(s, hit.terms, star) for s in hit.snippets] == case["snippets"]
 
 
 def test_parse_keeps_terms_in_order_with_their_spelling() -> None:
     query = Query.parse("  Kim\tPutin  Waffen* Köln Jong-un ")
     assert query.text == "  Kim\tPutin  Waffen* Köln Jong-un "
-    assert query.terms == (
-        Term("Kim", "kim", prefix=False),
-        Term("Putin", "putin", prefix=False),
-        Term("Waffen*", "waffen", prefix=True),
-        Term("Köln", "koln", prefix=False),
-        Term("Jong-un", "jong-un", prefix=False),
+    default = frozenset({"title", "text"})
+
+    def word(text: str, spelled: tuple[str, ...], open_end: bool = False) -> Word:
+        return Word(text, spelled, open_start=False, open_end=open_end)
+
+    assert query.root == And(
+        (
+            Term("Kim", (word("Kim", ("kim",)),), default, 3),
+            Term("Putin", (word("Putin", ("putin",)),), default, 7),
+            Term("Waffen*", (word("Waffen*", ("waffen",), open_end=True),), default, 14),
+            Term("Köln", (word("Köln", ("koln", "koeln")),), default, 22),
+            Term("Jong-un", (word("Jong", ("jong",)), word("un", ("un",))), default, 27),
+        )
     )
+    assert query.terms == query.root.children
 
 
 def test_parse_composes_decomposed_umlauts() -> None:
     # "Ko" + combining diaeresis + "ln", as some keyboards and pages send it.
     query = Query.parse("Ko\u0308ln")
-    assert query.terms[0].word == "koln"
+    assert query.terms[0].words[0].spellings == ("koln", "koeln")
     assert match_one("Ko\u0308ln", "Demo in Koeln")
 
 
@@ -78,8 +103,9 @@ def test_query_error_carries_column_and_message() -> None:
     with pytest.raises(QueryError) as raised:
         Query.parse("Kim Waf*fen")
     error = raised.value
-    assert (error.column, error.message) == (8, "'*' is only allowed at the end of a word")
-    assert str(error) == "column 8: '*' is only allowed at the end of a word"
+    message = "'*' is only allowed at the start or end of a word"
+    assert (error.column, error.message) == (8, message)
+    assert str(error) == f"column 8: {message}"
     assert isinstance(error, ValueError)
     copy = pickle.loads(pickle.dumps(error))
     assert (copy.column, copy.message, str(copy)) == (8, error.message, str(error))
