@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Self
 
 from scrapy.exceptions import DropItem
 
+from alerts.matcher import Document
 from alerts.outbox import NewAlert
 from alerts.render import AlertContent, merge_also_in
 from crawler import neardup
@@ -133,8 +134,17 @@ def _near_duplicate(a: bytes, b: bytes) -> float | None:
 class MatchPipeline(_Stage):
     def process_item(self, item: ArticleItem) -> ArticleItem:
         assert item.extracted is not None
-        title = item.extracted.title or item.entry_title or ""
-        item.hits = self.runtime.matcher.match(title, item.extracted.text)
+        extracted = item.extracted
+        item.hits = self.runtime.matcher.match_document(
+            Document(
+                title=extracted.title or item.entry_title or "",
+                text=extracted.text,
+                url=item.url,
+                source=item.source,
+                authors=tuple(extracted.authors),
+                language=extracted.language,
+            )
+        )
         return item
 
 

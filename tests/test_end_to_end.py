@@ -414,3 +414,34 @@ def test_polls_missed_while_down_are_caught_up_once(tmp_path: Path, fixture_site
     finally:
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=15) == 0
+
+
+def test_field_scopes_reach_the_pipeline(
+    tmp_path: Path, fixture_site: NewsSite, receiver: Receiver
+) -> None:
+    """source:, url:, lang: and title: scopes see what the pipeline knows of each article."""
+    config = write_config(
+        tmp_path,
+        {
+            "sources": [{"name": "testzeitung", "feed": f"{fixture_site.base}/feed.xml"}],
+            "channels": {"hook": f"json://127.0.0.1:{receiver.port}/in"},
+            "topics": [
+                {
+                    "name": "scoped",
+                    "query": 'source:testzeitung lang:de url:*gipfel* title:"Kim und Putin"',
+                    "notify": ["hook"],
+                },
+                {"name": "other-source", "query": "source:spiegel Kim", "notify": ["hook"]},
+                {"name": "english", "query": "lang:en (harbour OR Kim)", "notify": ["hook"]},
+            ],
+        },
+    )
+    result = newshound(config, "once")
+    assert result.returncode == 0, result.stderr
+    receiver.wait_for(2)
+    time.sleep(0.5)
+    titles = sorted(p["title"] for p in receiver.posts)
+    assert titles == [
+        "[newshound] english: Storm closes the harbour for a second day",
+        "[newshound] scoped: Gipfel in Wladiwostok: Kim und Putin verhandeln über Waffen",
+    ]
