@@ -322,8 +322,9 @@ class TopicMatcher:
         return found
 
     def _triggers(self, formula: _Formula) -> tuple[frozenset[_Trigger], float] | None:
-        """Words (or values) at least one of which must be present for `formula` to hold, with
-        a guess of how often that happens; the rarest choice is kept. None: no such set."""
+        """Word patterns at least one of which must occur in title or text for `formula` to
+        hold, with a guess of how often that happens; the rarest choice is kept. None: there is
+        no such set (a url:, source:, lang: or author: side of an OR, say)."""
         if isinstance(formula, int):
             atom = self._atoms[formula]
             if isinstance(atom, _ValueAtom):  # a value alone is a unit: never asked here

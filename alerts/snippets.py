@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
+from itertools import islice
 
 from alerts.query import WORD, same_word, spellings
 
@@ -71,15 +72,21 @@ class Passages:
         if found is None:
             field, start, end = self._lines[0][line]
             content = self.fields[field]
-            found = [(m.start(), m.end()) for m in WORD.finditer(content, start, end)]
+            found = [m.span() for m in WORD.finditer(content, start, end)]
             self._words[line] = found
         return found
 
     def offset(self, pos: int) -> tuple[int, int, int]:
         """(field, start, end) of word `pos`."""
         line = self._line_of(pos)
-        start, end = self._line_words(line)[pos - self._lines[1][line]]
-        return self._lines[0][line][0], start, end
+        field, start, end = self._lines[0][line]
+        k = pos - self._lines[1][line]
+        found = self._words.get(line)
+        if found is not None:
+            return (field, *found[k])
+        # One word of a line (the one a term names): no need to locate all of them.
+        match = next(islice(WORD.finditer(self.fields[field], start, end), k, None))
+        return (field, *match.span())
 
     def _line_sentences(self, line: int) -> tuple[list[tuple[int, int, int, int]], list[int]]:
         """The line's sentences holding a word, as (start, end, first word, last word); and
@@ -89,13 +96,14 @@ class Passages:
             field, start, end = self._lines[0][line]
             content = self.fields[field]
             spans = _title_span(content) if line == 0 else _sentence_spans(content, start, end)
-            word_starts = [w[0] for w in self._line_words(line)]
-            first = self._lines[1][line]
             sentences = []
+            pos = self._lines[1][line]
             for a, b in spans:
-                lo, hi = bisect_left(word_starts, a), bisect_left(word_starts, b)
-                if lo < hi:  # sentences without a word ("…", "—") are never shown
-                    sentences.append((a, b, first + lo, first + hi - 1))
+                # Counting the words (findall, in C) is cheaper than locating each one.
+                n = len(WORD.findall(content, a, b))
+                if n:  # sentences without a word ("…", "—") are never shown
+                    sentences.append((a, b, pos, pos + n - 1))
+                pos += n
             found = self._sentences[line] = (sentences, [s[2] for s in sentences])
         return found
 
@@ -157,6 +165,8 @@ class Passages:
         whole = collapse(content[start:end])
         if len(whole) <= SNIPPET_MAX_CHARS:
             return whole
+        for line in range(group[0][0], group[1][0] + 1):
+            self._line_words(line)  # every word's place, as the window grows word by word
         offset = self.offset
 
         def cost(a: int, b: int) -> int:

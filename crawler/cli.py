@@ -151,7 +151,7 @@ def _main(argv: list[str] | None) -> int:
     path = config_path(args.config)
     try:
         # Discovery needs no config; without one the defaults' limits apply.
-        no_config = args.command == "discover" and not path.exists()
+        no_config = args.command in ("discover", "test-query") and not path.exists()
         config = Config() if no_config else load_config(path)
     except ConfigError as exc:
         print(f"{path}: invalid config:", file=sys.stderr)
