@@ -110,9 +110,6 @@ class SourceSpider(Spider):
                 f"HTTP {response.status}"
             )
             return None
-        if response.status >= 300:
-            self.fail(f"{what} {response.url}: HTTP {response.status} without a usable redirect")
-            return None
         url = response.request.url if response.request else response.url
         etag = _header(response, b"ETag")
         last_modified = _header(response, b"Last-Modified")
