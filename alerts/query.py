@@ -19,6 +19,8 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress, count
+from operator import and_, not_
 from urllib.parse import unquote
 
 # A word is a run of letters and digits; everything else (hyphens, apostrophes, dashes) separates.
@@ -68,9 +70,64 @@ def spellings(word: str) -> tuple[str, ...]:
     The reverse rewrite (oe -> o) is never applied to plain words: it would make "Poet" equal "Pot"
     and "neue" equal "neu". Hence Köln ~ koln and Köln ~ Koeln, but not koln ~ Koeln.
     """
+    if word.isascii() and word.isalnum():  # most words: nothing to decompose or fold
+        return (word.lower(),)
+    decomposed = unicodedata.normalize("NFKD", word).casefold()
+    first = decomposed.translate(_ACCENTS)
+    if not (first.isascii() and first.isalnum()):  # beyond Latin letters with accents
+        return _spellings(decomposed)
+    return _umlauts(decomposed, first) if _DIAERESIS in decomposed else (first,)
+
+
+def _umlauts(decomposed: str, first: str) -> tuple[str, ...]:
+    """A word's spellings, given decomposed and its first spelling (Latin letters only)."""
+    second = decomposed
+    for vowel in "aou":
+        second = second.replace(vowel + _DIAERESIS, vowel + "e")
+    if _DIAERESIS in second:  # after other accents, or twice
+        second = _UMLAUT.sub(r"\1e", decomposed)
+    second = second.translate(_ACCENTS)
+    return (first,) if first == second else (first, second)
+
+
+def spell_all(words: list[str]) -> list[tuple[str, ...]]:
+    """spellings() of each word (none holding a space), worked out together: in C for most."""
+    # A word of ASCII letters and digits is only lower-cased: all of them in one go.
+    found: list[tuple[str, ...]] = list(zip(" ".join(words).lower().split(" ")))
+    if len(found) != len(words):  # none, or one holding a space after all
+        return list(map(spellings, words))
+    simple = map(and_, map(str.isascii, words), map(str.isalnum, words))
+    hard = list(compress(count(), map(not_, simple)))
+    if not hard:
+        return found
+    decomposed = unicodedata.normalize("NFKD", " ".join(words[i] for i in hard)).casefold()
+    pieces = decomposed.split(" ")
+    firsts = decomposed.translate(_ACCENTS).split(" ")
+    if not len(pieces) == len(firsts) == len(hard):  # a letter decomposed into words
+        for i in hard:
+            found[i] = spellings(words[i])
+        return found
+    for i, piece, first in zip(hard, pieces, firsts, strict=True):
+        if not (first.isascii() and first.isalnum()):
+            found[i] = _spellings(piece)
+        elif _DIAERESIS in piece:
+            found[i] = _umlauts(piece, first)
+        else:
+            found[i] = (first,)
+    return found
+
+
+# The combining accents of Latin letters (all but the grapheme joiner, which is no accent).
+_ACCENTS = {c: None for c in range(0x300, 0x370) if unicodedata.combining(chr(c))}
+# An umlaut: a, o or u, then (after any other accents) a diaeresis.
+_UMLAUT = re.compile("([aou])[\u0300-\u036f]*?\u0308")
+
+
+def _spellings(decomposed: str) -> tuple[str, ...]:
+    """spellings() of a word, given decomposed (NFKD) and case-folded, char by char."""
     plain: list[str] = []
     transliterated: list[str] = []
-    for char in unicodedata.normalize("NFKD", word).casefold():
+    for char in decomposed:
         if char.isspace():  # a few ligatures decompose into several words
             continue
         if not unicodedata.combining(char):

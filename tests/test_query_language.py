@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from alerts.query import _spellings, spell_all
 from alerts.snippets import SNIPPET_MAX_CHARS
 from alerts.topics import (
     And,
@@ -389,6 +390,10 @@ def documents(draw: st.DrawFn) -> Document:
 @given(st.data())
 def test_compiled_matcher_agrees_with_the_reference(data: st.DataObject) -> None:
     document = data.draw(documents(), label="document")
+    # A second article, matched after the first, meets words whose patterns are remembered;
+    # remembering only a few words makes the matcher start afresh between the two.
+    other = data.draw(documents(), label="other")
+    remember = data.draw(st.sampled_from([200_000, 4]), label="remember")
     runs = [found for _, found in segments(document) if found]
     trees = data.draw(st.lists(queries(runs), min_size=1, max_size=6), label="queries")
     topics = []
@@ -400,9 +405,10 @@ def test_compiled_matcher_agrees_with_the_reference(data: st.DataObject) -> None
                 Query.parse(text)
             continue
         topics.append((f"t{i}", Query.parse(text), tree))
-    matcher = TopicMatcher([(name, query) for name, query, _ in topics])
+    matcher = TopicMatcher([(name, query) for name, query, _ in topics], remember)
     expected = [name for name, _, tree in topics if holds(tree, document)]
     assert matcher.matching(document) == expected
+    assert matcher.matching(other) == [name for name, _, tree in topics if holds(tree, other)]
 
     hits = matcher.match_document(document)
     assert [name for name, _ in hits] == expected
@@ -567,3 +573,25 @@ def test_test_query_days_must_be_positive(capsys: pytest.CaptureFixture[str]) ->
         run_cli(["Kim", "--days", "0"], capsys)
     assert raised.value.code == 2
     assert "--days: must be more than 0 days: '0'" in capsys.readouterr().err
+
+
+# --- spellings: the fast paths against the char-by-char rule
+
+_LATIN_AND_ACCENTS = st.one_of(
+    st.sampled_from(list("aouAOUeEsßklnöäüÖÄÜéèçøł\u0131ǖ ﬁ½\u034f")),
+    st.characters(min_codepoint=0x300, max_codepoint=0x36F),
+    st.characters(),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_LATIN_AND_ACCENTS, max_size=8).map("".join))
+def test_spellings_fast_paths_agree_with_the_char_by_char_rule(word: str) -> None:
+    decomposed = unicodedata.normalize("NFKD", word).casefold()
+    assert spellings.__wrapped__(word) == _spellings(decomposed)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.lists(_LATIN_AND_ACCENTS, max_size=6).map("".join), max_size=6))
+def test_spelling_words_together_is_spelling_each(words: list[str]) -> None:
+    assert spell_all(words) == [spellings(word) for word in words]
