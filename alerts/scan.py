@@ -72,7 +72,7 @@ class WordIndex:
     ) -> None:
         self._exact = exact  # spelling -> the patterns of whole words spelled so
         self._automaton = automaton  # wildcard stems: " waffen", "waffen ", "waffen"
-        self._positional = positional  # per pattern, 1 if positions are asked for
+        self.positional = positional  # per pattern, 1 if positions are asked for
         self._limit = limit
         self.patterns: dict[str, tuple[int, ...]] = {}  # word -> its patterns, ascending
         self.words: defaultdict[int, set[str]] = defaultdict(set)  # positional pattern -> words
@@ -123,7 +123,7 @@ class WordIndex:
         owned = chain.from_iterable(map(repeat, words, map(len, found)))
         pairs = zip(chain.from_iterable(found), owned, strict=True)
         by_pattern = self.words
-        for pid, word in compress(pairs, map(self._positional.__getitem__, chain(*found))):
+        for pid, word in compress(pairs, map(self.positional.__getitem__, chain(*found))):
             by_pattern[pid].add(word)
         self.patterns.update(zip(words, found, strict=True))
         return found
@@ -251,7 +251,7 @@ class Scan:
         self.document = document
         self.article = article = Article(document)
         self._patterns, self._words = index.tables()
-        self._positional = index._positional
+        self._positional = index.positional
         found = index.learn(article.shown)
         if article.author_words:  # now: the tables may start afresh with the next article
             index.learn(article.author_words)
