@@ -81,9 +81,7 @@ def spellings(word: str) -> tuple[str, ...]:
 
 def _umlauts(decomposed: str, first: str) -> tuple[str, ...]:
     """A word's spellings, given decomposed and its first spelling (Latin letters only)."""
-    second = decomposed
-    for vowel in "aou":
-        second = second.replace(vowel + _DIAERESIS, vowel + "e")
+    second = _transliterate(decomposed)
     if _DIAERESIS in second:  # after other accents, or twice
         second = _UMLAUT.sub(r"\1e", decomposed)
     second = second.translate(_ACCENTS)
@@ -107,14 +105,24 @@ def spell_all(words: list[str]) -> list[tuple[str, ...]]:
         for i in hard:
             found[i] = spellings(words[i])
         return found
-    for i, piece, first in zip(hard, pieces, firsts, strict=True):
+    # German umlauts alone ("Ko\u0308ln" -> "koeln"), all in one go too.
+    seconds = _transliterate(decomposed).split(" ")
+    for i, piece, first, second in zip(hard, pieces, firsts, seconds, strict=True):
         if not (first.isascii() and first.isalnum()):
             found[i] = _spellings(piece)
-        elif _DIAERESIS in piece:
-            found[i] = _umlauts(piece, first)
-        else:
+        elif second == first:
             found[i] = (first,)
+        elif second.isascii():
+            found[i] = (first, second)
+        else:  # other accents as well
+            found[i] = _umlauts(piece, first)
     return found
+
+
+def _transliterate(decomposed: str) -> str:
+    for vowel in "aou":
+        decomposed = decomposed.replace(vowel + _DIAERESIS, vowel + "e")
+    return decomposed
 
 
 # The combining accents of Latin letters (all but the grapheme joiner, which is no accent).
