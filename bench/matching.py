@@ -17,8 +17,8 @@ For each size, per article (mean over pages; median of --runs runs):
   (median) is the median page, the mean being pulled up by the few long pages;
 - new: each page on first sight, the matcher having met the other pages only (five folds: a
   fresh matcher learns four fifths of the pages, untimed, then matches the fifth). Its new
-  words cost their spellings and patterns. Of a day's German news a page shares more of its
-  words with the pages before it than with 80 others, so this overstates a daemon's cost;
+  words cost their spellings and patterns; a daemon that has run a while has met far more
+  pages than these 80, so for it most pages are nearer "seen";
 - cold: a fresh matcher's first pass over all pages, nothing remembered (after a start);
 - + why: `TopicMatcher.match_document` on seen pages, which also builds each Hit (terms and
   snippets), a cost per alert rather than per topic;
@@ -48,7 +48,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from alerts.query import (  # noqa: E402
-    spellings,
     INVISIBLE,
     WORD,
     And,
@@ -60,6 +59,7 @@ from alerts.query import (  # noqa: E402
     Value,
     document_language,
     normalised_url,
+    spellings,
 )
 from alerts.topics import Document, Query, TopicMatcher  # noqa: E402
 from crawler.extract import NotAnArticle, decode_html, extract_article  # noqa: E402
