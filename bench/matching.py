@@ -300,11 +300,10 @@ def first_sight(
         for fold in range(folds):
             spellings.cache_clear()  # what a word is spelled is remembered too
             matcher = TopicMatcher(topics)
-            for i in (
-                order[: fold * len(order) // folds] + order[(fold + 1) * len(order) // folds :]
-            ):
+            first, end = fold * len(order) // folds, (fold + 1) * len(order) // folds
+            for i in order[:first] + order[end:]:  # met before
                 matcher.matching(documents[i])
-            for i in order[fold * len(order) // folds : (fold + 1) * len(order) // folds]:
+            for i in order[first:end]:
                 start = time.perf_counter()
                 matcher.matching(documents[i])
                 total += time.perf_counter() - start
