@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from functools import cached_property
 from itertools import chain, compress, count, product, repeat
 from math import prod
-from operator import is_, itemgetter
+from operator import is_, itemgetter, not_
 from typing import Any, cast
 
 import numpy as np
@@ -73,8 +73,9 @@ class WordIndex:
         self._exact = exact  # spelling -> the patterns of whole words spelled so
         self._automaton = automaton  # wildcard stems: " waffen", "waffen ", "waffen"
         self.positional = positional  # per pattern, 1 if positions are asked for
+        self._positional = frozenset(compress(count(), positional))
         self._limit = limit
-        self.patterns: dict[str, tuple[int, ...]] = {}  # word -> its patterns, ascending
+        self.patterns: dict[str, tuple[int, ...]] = {}  # word -> its patterns
         self.words: defaultdict[int, set[str]] = defaultdict(set)  # positional pattern -> words
 
     def tables(self) -> tuple[dict[str, tuple[int, ...]], Mapping[int, set[str]]]:
@@ -119,12 +120,11 @@ class WordIndex:
                 hits[of_key[k]] += matched
         for i, more in hits.items():
             if more:
-                found[i] = tuple(sorted({*found[i], *more}))
-        owned = chain.from_iterable(map(repeat, words, map(len, found)))
-        pairs = zip(chain.from_iterable(found), owned, strict=True)
-        by_pattern = self.words
-        for pid, word in compress(pairs, map(self.positional.__getitem__, chain(*found))):
-            by_pattern[pid].add(word)
+                found[i] = tuple({*found[i], *more})
+        positional, by_pattern = self._positional, self.words
+        for i in compress(count(), map(not_, map(positional.isdisjoint, found))):
+            for pid in positional.intersection(found[i]):
+                by_pattern[pid].add(words[i])
         self.patterns.update(zip(words, found, strict=True))
         return found
 
