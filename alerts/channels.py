@@ -181,6 +181,10 @@ class Channels:
                 sender.add(plugin)  # type: ignore[arg-type]
                 self._senders[name] = sender
 
+    def longest_period(self) -> float:
+        """Seconds of the longest rate window of any channel: sends remembered that long."""
+        return max((r.period for c in self._channels.values() for r in c.rates), default=0.0)
+
     @property
     def names(self) -> tuple[str, ...]:
         return (*self._channels, LOG_CHANNEL)

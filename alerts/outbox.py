@@ -470,6 +470,15 @@ class Outbox:
                 entries.append(QueueEntry(OutboxRow(**data), count))
             return entries
 
+    def prune_attempts(self, before: datetime) -> int:
+        """Forget finished send attempts older than `before` (the table stays bounded): a
+        row keeps its state and its count of attempts; unfinished ones (leases) are kept."""
+        query = attempts_table.delete().where(
+            attempts_table.c.finished_at.is_not(None), attempts_table.c.finished_at < before
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(query).rowcount or 0)
+
     def maybe_delivered(self) -> int:
         """Sends that may have reached their channel unrecorded: the only source of duplicates."""
         query = select(func.count()).where(attempts_table.c.outcome.in_(MAYBE_DELIVERED))

@@ -38,6 +38,7 @@ log = logging.getLogger("newshound")
 
 EXIT_ALREADY_RUNNING = 4
 PRUNE_EVERY = timedelta(hours=1)
+ATTEMPTS_KEPT = timedelta(days=30)
 
 
 @dataclass
@@ -58,6 +59,18 @@ class Service:
     def close(self) -> None:
         self.poller.runtime.close()
         self.store.close()
+
+
+def prune(service: Service, now: datetime) -> None:
+    """Keep the tables that grow with every article and send bounded: band keys older than
+    the story window are never compared again; finished send attempts are kept ATTEMPTS_KEPT
+    (the outbox's evidence of possible duplicates), or a channel's longest rate window."""
+    store = service.store
+    bands = store.prune_bands(now - timedelta(seconds=service.config.stories.window))
+    kept = max(ATTEMPTS_KEPT, timedelta(seconds=service.dispatcher.channels.longest_period()))
+    attempts = store.outbox.prune_attempts(now - kept)
+    if bands or attempts:
+        log.info("pruned %d band keys and %d finished send attempts", bands, attempts)
 
 
 def record_poll(service: Service, source: Source, result: PollResult) -> float:
@@ -103,6 +116,7 @@ async def run_once(config: Config, show: Callable[[str], None] = print) -> int:
             results.append(result)
             show(f"[{len(results)}/{len(sources)}] {result.summary()}")
         report = await service.dispatcher.deliver_due()
+        prune(service, datetime.now(UTC))  # `once` from cron keeps the tables bounded too
         pending = sum(
             n for (_, status), n in service.store.outbox.counts().items() if status == "pending"
         )
@@ -166,9 +180,7 @@ class Daemon:
             self.reload("the config file changed")
         now = datetime.now(UTC)
         if now - self.pruned_at > PRUNE_EVERY:
-            # Band keys older than the story window are never compared again.
-            window = timedelta(seconds=self.config.stories.window)
-            self.service.store.prune_bands(now - window)
+            prune(self.service, now)
             self.pruned_at = now
         return await self.service.dispatcher.deliver_due(wait=False)
 

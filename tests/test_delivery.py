@@ -511,3 +511,52 @@ def test_outbox_states_on_every_backend(database_url: str) -> None:
         assert [r.id for r in store.outbox.requeue([rows[2].id, rows[0].id])] == [rows[2].id]
     finally:
         store.close()
+
+
+def test_finished_attempts_are_pruned_leases_are_kept(database_url: str) -> None:
+    clock = Clock()
+    store = Store(database_url, clock=clock)
+    try:
+        add_alerts(store, ["hook"], 3)
+        rows = store.outbox.due()
+        store.outbox.finish_sent(store.outbox.claim(rows[:1], "hook", lease=5))
+        held = store.outbox.claim(rows[1:2], "hook", lease=60 * 86400)  # still sending
+        clock.advance(31 * 86400)
+        store.outbox.finish_sent(store.outbox.claim(rows[2:3], "hook", lease=5))
+        long_ago = clock.now - timedelta(days=60)
+        assert len(store.outbox.sends_since("hook", long_ago)) == 2
+
+        assert store.outbox.prune_attempts(clock.now - timedelta(days=30)) == 1
+        assert store.outbox.sends_since("hook", long_ago) == [clock.now]
+        # The unfinished attempt still holds its row: nobody else sends it.
+        assert rows[1].id not in [r.id for r in store.outbox.due()]
+        assert [r.status for r in store.outbox.rows()] == ["sent", "pending", "sent"]
+        del held
+    finally:
+        store.close()
+
+
+def test_prune_keeps_sends_for_the_longest_rate_window(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from crawler.daemon import ATTEMPTS_KEPT, prune
+
+    clock = Clock()
+    store = store_with_alerts(tmp_path, ["hook"], clock=clock)
+    try:
+        hook = ChannelOptions(url="json://127.0.0.1:9/", rate=("1/40d",))
+        service: Any = SimpleNamespace(
+            store=store,
+            config=SimpleNamespace(stories=SimpleNamespace(window=86400.0)),
+            dispatcher=dispatcher(store, {"hook": hook}),
+        )
+        store.outbox.finish_sent(store.outbox.claim(store.outbox.due(), "hook", lease=5))
+        assert timedelta(days=35) > ATTEMPTS_KEPT
+        clock.advance(35 * 86400)
+        prune(service, clock.now)
+        assert len(store.outbox.sends_since("hook", clock.now - timedelta(days=40))) == 1
+        clock.advance(6 * 86400)
+        prune(service, clock.now)
+        assert store.outbox.sends_since("hook", clock.now - timedelta(days=60)) == []
+    finally:
+        store.close()
