@@ -249,3 +249,22 @@ def test_one_daemon_per_database(database_url: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_band_keys_past_the_window_are_pruned(database_url: str) -> None:
+    now = [datetime(2026, 11, 20, 9, 0, tzinfo=UTC)]
+    store = Store(database_url, clock=lambda: now[0])
+    try:
+        url = "https://example.org/old"
+        store.save_article(article(url, bands=((0, 11), (1, 12))), alerts_for(url))
+        now[0] += timedelta(days=3)
+        url = "https://example.org/new"
+        store.save_article(article(url, bands=((0, 21), (1, 22))), alerts_for(url))
+        keys = text("SELECT key FROM article_bands ORDER BY key")
+        with store.engine.connect() as conn:
+            assert [k for (k,) in conn.execute(keys)] == [11, 12, 21, 22]
+        assert store.prune_bands(now[0] - timedelta(days=2)) == 2
+        with store.engine.connect() as conn:
+            assert [k for (k,) in conn.execute(keys)] == [21, 22]
+    finally:
+        store.close()
