@@ -96,6 +96,7 @@ outbox_table = Table(
     Column("sent_at", UTCDateTime, nullable=True),
     UniqueConstraint("topic", "channel", "article_key", name="uq_outbox_alert"),
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_sent", "sent_at"),  # /metrics reads the alerts sent since its last scrape
 )
 
 # One row per send attempt of an outbox row. Written (committed) before the send with a

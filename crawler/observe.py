@@ -7,6 +7,8 @@ import json
 import logging
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
@@ -17,6 +19,8 @@ from sqlalchemy import func, select, text
 from alerts.outbox import outbox_table
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from crawler.crawl import PollResult
     from crawler.store import Store
 
@@ -66,10 +70,9 @@ class _DatabaseCollector(Collector):
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.latencies = Latencies()
 
     def collect(self) -> Iterator[Any]:
-        from crawler.store import articles
-
         outbox = outbox_table
         with self.store.engine.connect() as conn:
             sizes = conn.execute(
@@ -82,11 +85,7 @@ class _DatabaseCollector(Collector):
                 .where(outbox.c.status == "sent")
                 .group_by(outbox.c.topic, outbox.c.channel)
             ).all()
-            delivered = conn.execute(
-                select(outbox.c.sent_at, articles.c.published, articles.c.discovered_at)
-                .join(articles, articles.c.id == outbox.c.article_id)
-                .where(outbox.c.status == "sent")
-            ).all()
+            self.latencies.update(conn)
         queue = GaugeMetricFamily(
             "newshound_outbox_alerts", "Alerts in the outbox", labels=["channel", "status"]
         )
@@ -99,25 +98,62 @@ class _DatabaseCollector(Collector):
         for topic, channel, count in per_topic:
             sent.add_metric([topic, channel], count)
         yield sent
-        for name, index, what in (
-            ("newshound_publication_to_delivery_seconds", 1, "publication"),
-            ("newshound_discovery_to_delivery_seconds", 2, "discovery"),
-        ):
-            spans = [
-                (row[0] - row[index]).total_seconds()
-                for row in delivered
-                if row[0] is not None and row[index] is not None
-            ]
-            yield _histogram(name, f"Seconds from an article's {what} to its alert", spans)
+        yield from self.latencies.families()
 
 
-def _histogram(name: str, documentation: str, values: list[float]) -> HistogramMetricFamily:
-    ordered = sorted(max(0.0, v) for v in values)
-    buckets = [(str(b), bisect_left(ordered, b + 1e-9)) for b in LATENCY_BUCKETS]
-    buckets.append(("+Inf", len(ordered)))
-    family = HistogramMetricFamily(name, documentation)
-    family.add_metric([], buckets, sum_value=sum(ordered))
-    return family
+class Latencies:
+    """Seconds from each delivered alert's article publication and discovery to its delivery,
+    as histograms. The first scrape reads every delivered alert; later ones only those sent
+    since (by the indexed sent_at, with a margin for sends committed late, counted once)."""
+
+    MARGIN = timedelta(minutes=10)
+    KINDS = (
+        ("newshound_publication_to_delivery_seconds", "publication"),
+        ("newshound_discovery_to_delivery_seconds", "discovery"),
+    )
+
+    def __init__(self) -> None:
+        self.since: datetime | None = None
+        self.counted: dict[int, datetime] = {}  # alerts sent within MARGIN of `since`
+        # Per kind: how many spans fall in each bucket (the last: beyond them all), and the sum.
+        self.buckets = [[0] * (len(LATENCY_BUCKETS) + 1) for _ in self.KINDS]
+        self.sums = [0.0 for _ in self.KINDS]
+
+    def update(self, conn: Connection) -> None:
+        from crawler.store import articles
+
+        outbox = outbox_table
+        query = (
+            select(outbox.c.id, outbox.c.sent_at, articles.c.published, articles.c.discovered_at)
+            .join(articles, articles.c.id == outbox.c.article_id)
+            .where(outbox.c.status == "sent", outbox.c.sent_at.is_not(None))
+        )
+        if self.since is not None:
+            query = query.where(outbox.c.sent_at >= self.since - self.MARGIN)
+        latest = self.since
+        for ident, sent_at, *starts in conn.execute(query):
+            if ident in self.counted:
+                continue
+            self.counted[ident] = sent_at
+            latest = sent_at if latest is None else max(latest, sent_at)
+            for kind, start in enumerate(starts):
+                if start is not None:
+                    span = max(0.0, (sent_at - start).total_seconds())
+                    self.buckets[kind][bisect_left(LATENCY_BUCKETS, span)] += 1
+                    self.sums[kind] += span
+        self.since = latest
+        if latest is not None:
+            edge = latest - self.MARGIN
+            self.counted = {i: t for i, t in self.counted.items() if t >= edge}
+
+    def families(self) -> Iterator[HistogramMetricFamily]:
+        for (name, what), counts, total in zip(self.KINDS, self.buckets, self.sums, strict=True):
+            family = HistogramMetricFamily(name, f"Seconds from an article's {what} to its alert")
+            cumulative = list(accumulate(counts))
+            buckets = [(str(b), n) for b, n in zip(LATENCY_BUCKETS, cumulative, strict=False)]
+            buckets.append(("+Inf", cumulative[-1]))
+            family.add_metric([], buckets, sum_value=total)
+            yield family
 
 
 def health(store: Store, scheduler_running: Callable[[], bool]) -> tuple[bool, dict[str, Any]]:

@@ -46,7 +46,7 @@ from crawler.urls import identity_url
 
 log = logging.getLogger("newshound.store")
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 metadata = MetaData()
 
@@ -207,6 +207,11 @@ def _add_source_reports(conn: Connection) -> None:
     _add_columns(conn, source_state, "failing_since", "reported")
 
 
+def _index_sent_alerts(conn: Connection) -> None:
+    """Version 7: delivered alerts are found by when they were sent."""
+    conn.exec_driver_sql("CREATE INDEX ix_outbox_sent ON outbox (sent_at)")
+
+
 # version -> step that brings a database from version-1 to version. Append, never edit.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_article_details,
@@ -214,6 +219,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     4: _add_story_columns,
     5: _add_listed_updated,
     6: _add_source_reports,
+    7: _index_sent_alerts,
 }
 
 

@@ -560,3 +560,47 @@ def test_prune_keeps_sends_for_the_longest_rate_window(tmp_path: Path) -> None:
         assert store.outbox.sends_since("hook", clock.now - timedelta(days=60)) == []
     finally:
         store.close()
+
+
+def test_latency_histograms_count_each_delivery_once_across_scrapes(database_url: str) -> None:
+    from crawler.observe import Metrics
+
+    clock = Clock()
+    clock.now = CONTENT.published + timedelta(minutes=20)
+    store = Store(database_url, clock=clock)
+
+    def published_to_sent() -> tuple[float, float, float]:
+        lines = Metrics(store).exposition().decode() if fresh else metrics.exposition().decode()
+        name = "newshound_publication_to_delivery_seconds"
+        values = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in lines.splitlines()
+            if line.startswith(name)
+        }
+        return (
+            values[f"{name}_count"],
+            values[f'{name}_bucket{{le="1800"}}'],
+            values[f"{name}_sum"],
+        )
+
+    try:
+        add_alerts(store, ["hook"], 4)
+        rows = store.outbox.due()
+        metrics, fresh = Metrics(store), False
+        assert published_to_sent() == (0, 0, 0)
+        store.outbox.finish_sent(store.outbox.claim(rows[:1], "hook", lease=5))  # after 20 min
+        assert published_to_sent() == (1, 1, 1200)
+        assert published_to_sent() == (1, 1, 1200)  # a scrape counts nothing twice
+        clock.advance(3600)
+        store.outbox.finish_sent(store.outbox.claim(rows[1:2], "hook", lease=5))  # 80 min
+        assert published_to_sent() == (2, 1, 1200 + 4800)
+        # A send recorded late, stamped before the latest one seen: counted, once.
+        clock.advance(-300)
+        store.outbox.finish_sent(store.outbox.claim(rows[2:3], "hook", lease=5))  # 75 min
+        assert published_to_sent() == (3, 1, 1200 + 4800 + 4500)
+        assert published_to_sent() == (3, 1, 1200 + 4800 + 4500)
+        # A restarted daemon reads them all from the database.
+        fresh = True
+        assert published_to_sent() == (3, 1, 1200 + 4800 + 4500)
+    finally:
+        store.close()

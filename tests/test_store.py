@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from alerts.outbox import Backoff, NewAlert
 from crawler.store import SCHEMA_VERSION, NewArticle, Saved, Store, StoreError
@@ -201,6 +201,7 @@ def test_version_1_database_is_upgraded_in_place(database_url: str) -> None:
     with store.engine.begin() as conn:
         # Back to the version 1 shape: the columns later versions added are dropped.
         conn.execute(text("DROP INDEX ix_articles_story_id"))
+        conn.execute(text("DROP INDEX ix_outbox_sent"))
         later = (
             "modified",
             "description",
@@ -224,6 +225,9 @@ def test_version_1_database_is_upgraded_in_place(database_url: str) -> None:
             version = conn.execute(text("SELECT version FROM schema_version")).scalar()
             assert version == SCHEMA_VERSION
             row = conn.execute(text("SELECT url, outlet, paywalled FROM articles")).one()
+        assert "ix_outbox_sent" in {
+            i["name"] for i in inspect(upgraded.engine).get_indexes("outbox")
+        }
         assert (row[0], row[1], bool(row[2])) == (url, None, False)
         new = "https://example.org/new"
         details = article(new, text_="neu", outlet="Testzeitung", paywalled=True)
