@@ -74,12 +74,8 @@ class _DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         outbox = outbox_table
+        sizes = self.store.outbox.counts()
         with self.store.engine.connect() as conn:
-            sizes = conn.execute(
-                select(outbox.c.channel, outbox.c.status, func.count(outbox.c.id)).group_by(
-                    outbox.c.channel, outbox.c.status
-                )
-            ).all()
             per_topic = conn.execute(
                 select(outbox.c.topic, outbox.c.channel, func.count(outbox.c.id))
                 .where(outbox.c.status == "sent")
@@ -89,7 +85,7 @@ class _DatabaseCollector(Collector):
         queue = GaugeMetricFamily(
             "newshound_outbox_alerts", "Alerts in the outbox", labels=["channel", "status"]
         )
-        for channel, status, count in sizes:
+        for (channel, status), count in sizes.items():
             queue.add_metric([channel, status], count)
         yield queue
         sent = GaugeMetricFamily(

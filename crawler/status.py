@@ -18,6 +18,7 @@ def collect(config: Config, store: Store) -> dict[str, Any]:
     """Everything `status` shows, as plain data."""
     now = store.clock()
     day = now - timedelta(days=1)
+    queue = [(channel, status, n) for (channel, status), n in store.outbox.counts().items()]
     with store.engine.connect() as conn:
         states = {row.source: row for row in conn.execute(select(source_state))}
         stored: dict[str, int] = dict(
@@ -27,11 +28,6 @@ def collect(config: Config, store: Store) -> dict[str, Any]:
                 .group_by(articles.c.source)
             ).all()
         )
-        queue = conn.execute(
-            select(
-                outbox_table.c.channel, outbox_table.c.status, func.count(outbox_table.c.id)
-            ).group_by(outbox_table.c.channel, outbox_table.c.status)
-        ).all()
         last_sent = dict(
             conn.execute(
                 select(outbox_table.c.channel, func.max(outbox_table.c.sent_at)).group_by(
