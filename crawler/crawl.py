@@ -105,9 +105,15 @@ class Runtime:
 
     @classmethod
     def from_config(cls, config: Config, store: Store) -> Runtime:
-        topics = [(t.name, Query.parse(t.query)) for t in config.topics]
-        routes = {t.name: tuple(t.notify) or (LOG_CHANNEL,) for t in config.topics}
-        return cls(config=config, store=store, matcher=TopicMatcher(topics), routes=routes)
+        return cls(config=config, store=store, matcher=matcher(config), routes=routes(config))
+
+    def take(self, config: Config) -> None:
+        """A reloaded config's topics and routes. The matcher is kept if no query changed:
+        compiling many topics takes a while, and it remembers the words it met."""
+        queries = [(t.name, t.query) for t in config.topics]
+        if queries != [(t.name, t.query) for t in self.config.topics]:
+            self.matcher = matcher(config)
+        self.config, self.routes = config, routes(config)
 
     @property
     def limits(self) -> Limits:
@@ -123,6 +129,15 @@ class Runtime:
     def __deepcopy__(self, memo: dict[int, Any]) -> Runtime:
         # Scrapy deep-copies its settings for each crawler; the store is shared, not copied.
         return self
+
+
+def matcher(config: Config) -> TopicMatcher:
+    return TopicMatcher([(t.name, Query.parse(t.query)) for t in config.topics])
+
+
+def routes(config: Config) -> dict[str, tuple[str, ...]]:
+    """Topic -> the channels it notifies (the log when none)."""
+    return {t.name: tuple(t.notify) or (LOG_CHANNEL,) for t in config.topics}
 
 
 @dataclass(frozen=True)

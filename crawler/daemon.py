@@ -224,9 +224,7 @@ class Daemon:
             log.error("config reload refused: %s", exc)
             return
         runtime = self.service.poller.runtime
-        fresh = Runtime.from_config(new, self.service.store)
-        runtime.config, runtime.matcher, runtime.routes = new, fresh.matcher, fresh.routes
-        fresh.close()
+        runtime.take(new)
         self.retired.append(self.service.poller)
         self.service.poller = Poller(runtime)  # Scrapy settings follow crawl/limits
         dispatcher = self.service.dispatcher

@@ -313,3 +313,28 @@ def test_seed_article_matches_kim_putin_waffen() -> None:
         assert "*Kim*" in highlight(snippet, hit.terms, star) or "*Waffen*" in highlight(
             snippet, hit.terms, star
         )
+
+
+def test_a_reload_keeps_the_matcher_unless_a_query_changed(tmp_path: Path) -> None:
+    from crawler.config import parse_config
+    from crawler.crawl import Runtime
+    from crawler.store import Store
+
+    def config(query: str, notify: str = "log") -> Any:
+        topics = [{"name": "kim", "query": query, "notify": [notify]}]
+        return parse_config({"database": f"sqlite:///{tmp_path}/d.db", "topics": topics})
+
+    store = Store(f"sqlite:///{tmp_path}/d.db")
+    try:
+        runtime = Runtime.from_config(config("Kim Putin"), store)
+        first = runtime.matcher
+        assert first.matching(Document("Kim", "Putin")) == ["kim"]
+        runtime.take(config("Kim Putin"))  # e.g. a source added: same matcher, words kept
+        assert runtime.matcher is first
+        runtime.take(config("Kim Xi"))
+        assert runtime.matcher is not first
+        assert runtime.matcher.matching(Document("Kim", "Putin")) == []
+        assert runtime.matcher.matching(Document("Kim", "Xi")) == ["kim"]
+        runtime.close()
+    finally:
+        store.close()
