@@ -577,6 +577,10 @@ def _words(raw: str, column: int, *, hyphens: bool) -> list[Word]:
         )
         raise QueryError(f"unexpected character {char!r}{hint}", offset + i)
     parts = body.split("-")
+    opened = [part for part, star in ((parts[0], open_start), (parts[-1], open_end)) if star]
+    if any("" in spellings(part) for part in opened):
+        # Letters that fold away entirely (a halfwidth sound mark): the stem would be empty.
+        raise QueryError(f"'{raw}' leaves no letters for '*' to extend {_STAR_HINT}", column)
     return [
         Word(
             ("*" if open_start and k == 0 else "")
