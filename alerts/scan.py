@@ -13,7 +13,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from functools import cached_property
 from itertools import chain, compress, count, product, repeat
 from math import prod
@@ -210,8 +210,15 @@ class Article:
             self._found[word, segment] = found
         return found
 
-    def positions(self, words: Iterable[str], mask: int) -> list[int]:
+    def positions(self, words: Collection[str], mask: int) -> list[int]:
         """Ascending positions, within the fields of `mask`, of these words."""
+        if len(words) > _FEW:  # a wildcard's many words: one pass over the fields
+            return [
+                first + i
+                for tokens, first, bit in zip(self.tokens, self.firsts, self.bits, strict=False)
+                if bit & mask
+                for i in compress(count(), map(words.__contains__, tokens))
+            ]
         lists = [
             found
             for segment, bit in enumerate(self.bits)
@@ -255,7 +262,8 @@ class Scan:
         found = index.learn(article.shown)
         if article.author_words:  # now: the tables may start afresh with the next article
             index.learn(article.author_words)
-        self._owners: dict[int, set[str]] | None = None
+        self._owners: dict[int, set[str]] = {}  # pattern -> the article's words
+        self._all_owners = False
         self._in_fields: dict[int, set[int]] = {TITLE | TEXT: set()}
         self._in_fields[TITLE | TEXT].update(*found)
         self._values: dict[int, bool] = {}
@@ -376,16 +384,21 @@ class Scan:
 
     def owners(self, pid: int) -> set[str]:
         """The article's words matching a word pattern."""
+        found = self._owners.get(pid)
+        if found is not None:
+            return found
         if self._positional[pid]:
             # Set intersection goes through the smaller side: a wildcard's words may be many.
-            return self._words.get(pid, set()) & self.article.every
-        if self._owners is None:  # for a hit: all the article's words, by pattern, once
-            self._owners = {}
+            found = self._owners[pid] = self._words.get(pid, set()) & self.article.every
+            return found
+        if not self._all_owners:  # for a hit: all the article's words, by pattern, once
+            self._all_owners = True
             every = list(self.article.every)
             for word, pids in zip(every, map(self._patterns.__getitem__, every), strict=True):
                 for other in pids:
-                    self._owners.setdefault(other, set()).add(word)
-        return self._owners.get(pid, set())
+                    if not self._positional[other]:
+                        self._owners.setdefault(other, set()).add(word)
+        return self._owners.setdefault(pid, set())
 
     def _positions(self, pid: int, mask: int) -> list[int]:
         mine = self.owners(pid)
@@ -418,21 +431,22 @@ class Scan:
         return False
 
     def pairs(self, atom: NearAtom) -> list[tuple[Span, Span]]:
-        """Occurrences of the two sides in one field with at most `distance` words between."""
+        """Occurrences of the two sides in one field with at most `distance` words between,
+        by left occurrence, then right ones after it (ascending), then before it."""
         left = self._either(atom.left)
         right = self._either(atom.right) if left else []
+        starts = [b[0] for b in right]  # ascending
+        by_end = sorted(right, key=itemgetter(1))
+        ends = [b[1] for b in by_end]
         segment = self.article.segment
+        distance = atom.distance
         found = []
         for a in left:
-            for b in right:
-                if b[0] > a[1]:
-                    between = b[0] - a[1] - 1
-                elif a[0] > b[1]:
-                    between = a[0] - b[1] - 1
-                else:  # the same words: two sides need two occurrences
-                    continue
-                if between <= atom.distance and segment(a[0]) == segment(b[0]):
-                    found.append((a, b))
+            # Overlapping occurrences are the same words: two sides need two occurrences.
+            after = right[bisect_right(starts, a[1]) : bisect_right(starts, a[1] + 1 + distance)]
+            before = by_end[bisect_left(ends, a[0] - 1 - distance) : bisect_left(ends, a[0])]
+            here = segment(a[0])
+            found += [(a, b) for b in chain(after, before) if segment(b[0]) == here]
         return found
 
     def _either(self, terms: tuple[int, ...]) -> list[Span]:
