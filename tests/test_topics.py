@@ -338,3 +338,20 @@ def test_a_reload_keeps_the_matcher_unless_a_query_changed(tmp_path: Path) -> No
         runtime.close()
     finally:
         store.close()
+
+
+def test_a_wildcard_with_many_words_is_located_in_one_pass() -> None:
+    # More distinct words than are looked up one by one: the positions come from one pass.
+    words = [f"Waffen{chr(ord('a') + i)}" for i in range(20)]
+    text = " ".join(words[:14]) + " x x x x " + words[14] + " Putin. " + " ".join(words[15:])
+    matcher = TopicMatcher(
+        [
+            ("near", Query.parse("Waffen* NEAR/1 Putin")),
+            ("phrase", Query.parse('"Waffen* Putin"')),
+            ("far", Query.parse("Waffenb NEAR/2 Putin")),
+        ]
+    )
+    hits = dict(matcher.match_document(Document("Titel", text)))
+    assert sorted(hits) == ["near", "phrase"]
+    assert hits["near"].terms == ("Waffeno", "Putin")
+    assert hits["phrase"].terms == ("Waffeno Putin",)
