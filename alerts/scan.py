@@ -13,12 +13,12 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from functools import cached_property
 from itertools import chain, compress, count, product, repeat
 from math import prod
-from operator import is_, itemgetter, not_
-from typing import Any, cast
+from operator import itemgetter, not_
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -84,15 +84,13 @@ class WordIndex:
             self.patterns, self.words = {}, defaultdict(set)
         return self.patterns, self.words
 
-    def learn(self, words: Iterable[str]) -> list[tuple[int, ...]]:
-        """Each word's patterns, in the order given."""
-        words = list(words)
-        found = list(map(self.patterns.get, words))  # in C: most words were met before
-        if None in found:
-            new = list(compress(count(), map(is_, found, repeat(None))))
-            for i, pids in zip(new, self._learn([words[i] for i in new]), strict=True):
-                found[i] = pids
-        return cast(list[tuple[int, ...]], found)
+    def learn(self, words: set[str]) -> list[tuple[int, ...]]:
+        """Each word's patterns, in the set's order."""
+        try:
+            return list(map(self.patterns.__getitem__, words))  # in C: most words were met
+        except KeyError:
+            self._learn(list(words.difference(self.patterns)))
+            return list(map(self.patterns.__getitem__, words))
 
     def _learn(self, words: list[str]) -> list[tuple[int, ...]]:
         """The patterns of words never met, found together, as much as can be in C."""
