@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from typing import cast
 
 import ahocorasick
 import numpy as np
@@ -99,22 +100,17 @@ class TopicMatcher:
                 automaton.add_word(key, tuple(pids))
             automaton.make_automaton()
         # Positions are asked for the words of phrases (and hyphenated words) and NEARs.
-        positional = bytearray(len(self._pattern_list))
+        positional: set[int] = set()
         for atom in self._atoms:
-            if isinstance(atom, NearAtom):
-                terms = [self._atoms[term] for term in atom.left + atom.right]
-            elif isinstance(atom, TermAtom) and len(atom.patterns) > 1:
-                terms = [atom]
-            else:
-                continue
-            for term in terms:
-                assert isinstance(term, TermAtom)
-                for pid in term.patterns:
-                    positional[pid] = 1
+            if isinstance(atom, TermAtom) and len(atom.patterns) > 1:
+                positional.update(atom.patterns)
+            elif isinstance(atom, NearAtom):
+                for ident in atom.left + atom.right:
+                    positional.update(cast(TermAtom, self._atoms[ident]).patterns)
         self._index = WordIndex(
             {stem: tuple(pids) for stem, pids in exact.items()},
             automaton,
-            bytes(positional),
+            frozenset(positional),
             remember,
         )
 
@@ -234,7 +230,7 @@ class TopicMatcher:
         return [self._names[topic] for topic in self._matched(scan)]
 
     def _matched(self, scan: Scan) -> list[int]:
-        size = len(self._pattern_list)
+        size = len(self._pattern_list)  # word-unit keys are (slot, pattern)
         units = []
         if self._unit_masks:
             keys = [scan.loose(mask) + slot * size for slot, mask in enumerate(self._unit_masks)]

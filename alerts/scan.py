@@ -67,13 +67,12 @@ class WordIndex:
         self,
         exact: dict[str, tuple[int, ...]],
         automaton: Any,
-        positional: bytes,
+        positional: frozenset[int],
         limit: int,
     ) -> None:
         self._exact = exact  # spelling -> the patterns of whole words spelled so
         self._automaton = automaton  # wildcard stems: " waffen", "waffen ", "waffen"
-        self.positional = positional  # per pattern, 1 if positions are asked for
-        self._positional = frozenset(compress(count(), positional))
+        self.positional = positional  # the patterns whose positions are asked for
         self._limit = limit
         self.patterns: dict[str, tuple[int, ...]] = {}  # word -> its patterns
         self.words: defaultdict[int, set[str]] = defaultdict(set)  # positional pattern -> words
@@ -92,7 +91,7 @@ class WordIndex:
             self._learn(list(words.difference(self.patterns)))
             return list(map(self.patterns.__getitem__, words))
 
-    def _learn(self, words: list[str]) -> list[tuple[int, ...]]:
+    def _learn(self, words: list[str]) -> None:
         """The patterns of words never met, found together, as much as can be in C."""
         spelled = spell_all(words)
         keys = list(map(itemgetter(0), spelled))
@@ -119,12 +118,11 @@ class WordIndex:
         for i, more in hits.items():
             if more:
                 found[i] = tuple({*found[i], *more})
-        positional, by_pattern = self._positional, self.words
+        positional, by_pattern = self.positional, self.words
         for i in compress(count(), map(not_, map(positional.isdisjoint, found))):
             for pid in positional.intersection(found[i]):
                 by_pattern[pid].add(words[i])
         self.patterns.update(zip(words, found, strict=True))
-        return found
 
 
 def _clean(content: str) -> str:
@@ -262,13 +260,11 @@ class Scan:
             index.learn(article.author_words)
         self._owners: dict[int, set[str]] = {}  # pattern -> the article's words
         self._all_owners = False
-        self._in_fields: dict[int, set[int]] = {TITLE | TEXT: set()}
-        self._in_fields[TITLE | TEXT].update(*found)
+        shown = set().union(*found)  # the word patterns present in title or text
+        self._in_fields = {TITLE | TEXT: shown}
         self._values: dict[int, bool] = {}
         self._spans: dict[int, list[Span]] = {}
-        # The word patterns present in title or text, each once.
-        shown = self._in_fields[TITLE | TEXT]
-        self.shown: Ids = np.fromiter(shown, np.int32, len(shown))
+        self.shown: Ids = np.fromiter(shown, np.int32, len(shown))  # the same, for numpy
 
     def _ids(self, words: set[str]) -> Ids:
         found = chain.from_iterable(map(self._patterns.__getitem__, words))
@@ -385,7 +381,7 @@ class Scan:
         found = self._owners.get(pid)
         if found is not None:
             return found
-        if self._positional[pid]:
+        if pid in self._positional:
             # Set intersection goes through the smaller side: a wildcard's words may be many.
             found = self._owners[pid] = self._words.get(pid, set()) & self.article.every
             return found
@@ -394,7 +390,7 @@ class Scan:
             every = list(self.article.every)
             for word, pids in zip(every, map(self._patterns.__getitem__, every), strict=True):
                 for other in pids:
-                    if not self._positional[other]:
+                    if other not in self._positional:
                         self._owners.setdefault(other, set()).add(word)
         return self._owners.setdefault(pid, set())
 

@@ -105,15 +105,17 @@ class Runtime:
 
     @classmethod
     def from_config(cls, config: Config, store: Store) -> Runtime:
-        return cls(config=config, store=store, matcher=matcher(config), routes=routes(config))
+        return cls(
+            config=config, store=store, matcher=compile_topics(config), routes=topic_routes(config)
+        )
 
     def take(self, config: Config) -> None:
         """A reloaded config's topics and routes. The matcher is kept if no query changed:
         compiling many topics takes a while, and it remembers the words it met."""
         queries = [(t.name, t.query) for t in config.topics]
         if queries != [(t.name, t.query) for t in self.config.topics]:
-            self.matcher = matcher(config)
-        self.config, self.routes = config, routes(config)
+            self.matcher = compile_topics(config)
+        self.config, self.routes = config, topic_routes(config)
 
     @property
     def limits(self) -> Limits:
@@ -131,11 +133,11 @@ class Runtime:
         return self
 
 
-def matcher(config: Config) -> TopicMatcher:
+def compile_topics(config: Config) -> TopicMatcher:
     return TopicMatcher([(t.name, Query.parse(t.query)) for t in config.topics])
 
 
-def routes(config: Config) -> dict[str, tuple[str, ...]]:
+def topic_routes(config: Config) -> dict[str, tuple[str, ...]]:
     """Topic -> the channels it notifies (the log when none)."""
     return {t.name: tuple(t.notify) or (LOG_CHANNEL,) for t in config.topics}
 
