@@ -51,7 +51,7 @@ from alerts.snippets import Passages, collapse
 
 Ids = NDArray[np.int32]
 _NONE = np.empty(0, np.int32)
-_FEW = 16  # combinations of a phrase's spellings worth looking for one by one
+_FEW = 16  # words (or a phrase's spellings) worth looking for one by one, with str.find
 _INVISIBLE_CHARS = re.compile("[" + "".join(map(chr, INVISIBLE)) + "]")
 
 
